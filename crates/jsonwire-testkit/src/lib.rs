@@ -1,0 +1,1 @@
+//! Throw-away Postgres clusters for tests and benchmarks.
