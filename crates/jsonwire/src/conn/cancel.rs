@@ -1,0 +1,91 @@
+//! CancelRequest: a separate connection that asks the server to cancel a running command.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::frontend;
+
+#[derive(Clone, Debug)]
+pub(crate) enum CancelAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// Cancels the command running on a connection, from anywhere: another task, another thread.
+///
+/// Get one from [`Client::cancel_token`](crate::Client::cancel_token). Cancellation is a
+/// request: the server may have finished the command already, in which case nothing happens.
+#[derive(Clone)]
+pub struct CancelToken {
+    pub(crate) addr: CancelAddr,
+    pub(crate) pid: i32,
+    pub(crate) secret: Bytes,
+    pub(crate) timeout: Duration,
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("addr", &self.addr)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CancelToken {
+    /// The process id of the backend this token cancels.
+    pub fn backend_pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends a CancelRequest and waits until the server has taken it (it closes the
+    /// connection once it has signalled the backend).
+    ///
+    /// # Errors
+    /// A connect or timeout error when the server cannot be reached.
+    pub async fn cancel_query(&self) -> Result<()> {
+        let mut msg = BytesMut::with_capacity(16);
+        frontend::cancel_request(&mut msg, self.pid, &self.secret);
+        let work = async {
+            let connect_err = |e| Error::new(ErrorKind::Connect, format!("cancel request: {e}")).with_source(e);
+            match &self.addr {
+                CancelAddr::Tcp(addr) => {
+                    let mut s = TcpStream::connect(addr).await.map_err(connect_err)?;
+                    send_and_wait(&mut s, &msg).await
+                }
+                CancelAddr::Unix(path) => {
+                    let mut s = UnixStream::connect(path).await.map_err(connect_err)?;
+                    send_and_wait(&mut s, &msg).await
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("cancel request timed out after {:?}", self.timeout),
+            ))
+        })
+    }
+}
+
+async fn send_and_wait<S>(s: &mut S, msg: &[u8]) -> Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    s.write_all(msg).await.map_err(|e| Error::io("sending the cancel request", e))?;
+    let mut sink = [0u8; 64];
+    // The server sends nothing back; EOF means it processed the request.
+    loop {
+        match s.read(&mut sink).await {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(_) => continue,
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The I/O layer: the only code that awaits a socket.
+
+mod cancel;
+mod connect;
+mod socket;
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+
+pub use cancel::CancelToken;
+pub(crate) use connect::connect;
+pub(crate) use socket::Socket;
+
+use crate::error::{DbError, Error, Result};
+use crate::proto::backend::{self, Message, Notification};
+
+/// Settings that shape how a connection reads and recovers; see [`Config`](crate::Config).
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    /// Bytes asked of each socket read; also the buffer size a connection returns to after a
+    /// large message.
+    pub(crate) read_buffer_size: usize,
+    /// The largest backend message accepted.
+    pub(crate) max_message_size: usize,
+    /// After an early drop, the most bytes read while waiting for ReadyForQuery.
+    pub(crate) drain_max_bytes: u64,
+    /// After an early drop, the longest wait for ReadyForQuery.
+    pub(crate) drain_timeout: Duration,
+    /// Ask for the binary result format (jsonb: a version byte and the text).
+    pub(crate) binary_results: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            read_buffer_size: 256 * 1024,
+            max_message_size: 1 << 30,
+            drain_max_bytes: 64 << 20,
+            drain_timeout: Duration::from_secs(5),
+            binary_results: true,
+        }
+    }
+}
+
+/// A callback for notices.
+pub(crate) type NoticeHandler = Arc<dyn Fn(&DbError) + Send + Sync>;
+/// A callback for notifications.
+pub(crate) type NotificationHandler = Arc<dyn Fn(&Notification) + Send + Sync>;
+
+/// An established, authenticated connection.
+pub(crate) struct Conn {
+    socket: Socket,
+    pub(crate) rbuf: BytesMut,
+    pub(crate) wbuf: BytesMut,
+    pub(crate) tuning: Tuning,
+    pub(crate) cancel: Option<CancelToken>,
+    pub(crate) params: HashMap<String, String>,
+    pub(crate) on_notice: Option<NoticeHandler>,
+    pub(crate) on_notification: Option<NotificationHandler>,
+    /// Transaction status from the last ReadyForQuery (`I`, `T` or `E`).
+    pub(crate) tx_status: u8,
+    /// Bytes received since the connection opened.
+    pub(crate) bytes_read: u64,
+    /// The largest read buffer capacity seen since the last reset.
+    pub(crate) buffer_high_water: usize,
+}
+
+impl Conn {
+    pub(crate) fn new(socket: Socket, tuning: Tuning) -> Conn {
+        Conn {
+            socket,
+            rbuf: BytesMut::with_capacity(tuning.read_buffer_size),
+            wbuf: BytesMut::with_capacity(1024),
+            tuning,
+            cancel: None,
+            params: HashMap::new(),
+            on_notice: None,
+            on_notification: None,
+            tx_status: b'I',
+            bytes_read: 0,
+            buffer_high_water: 0,
+        }
+    }
+
+    /// Decodes the next complete message from the read buffer, if there is one.
+    #[inline]
+    pub(crate) fn try_parse(&mut self) -> Result<Option<Message>> {
+        Message::parse(&mut self.rbuf, self.tuning.max_message_size)
+    }
+
+    /// Reads more bytes into the read buffer: at least one, in one large read.
+    ///
+    /// When the message at the front of the buffer is known to be larger than the buffer,
+    /// room for all of it is reserved first, so a 16 MB row takes one allocation.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let want = match backend::frame_len(&self.rbuf, self.tuning.max_message_size)? {
+            Some(total) if total > self.rbuf.len() => total - self.rbuf.len(),
+            _ => 0,
+        };
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.tuning.read_buffer_size {
+            // Give back what a large message made us allocate.
+            self.rbuf = BytesMut::with_capacity(self.tuning.read_buffer_size);
+        }
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        if spare < want || spare < self.tuning.read_buffer_size / 2 {
+            self.rbuf.reserve(want.max(self.tuning.read_buffer_size));
+        }
+        self.buffer_high_water = self.buffer_high_water.max(self.rbuf.capacity());
+        let n = ready!(tokio_util::io::poll_read_buf(
+            std::pin::Pin::new(&mut self.socket),
+            cx,
+            &mut self.rbuf
+        ))
+        .map_err(|e| Error::io("reading from the server", e))?;
+        if n == 0 {
+            return Poll::Ready(Err(Error::new(
+                crate::ErrorKind::Closed,
+                "the server closed the connection",
+            )));
+        }
+        self.bytes_read += n as u64;
+        Poll::Ready(Ok(()))
+    }
+
+    /// The next message, reading as needed. Asynchronous messages are returned too.
+    pub(crate) async fn next_message(&mut self) -> Result<Message> {
+        loop {
+            if let Some(msg) = self.try_parse()? {
+                return Ok(msg);
+            }
+            poll_fn(|cx| self.poll_fill(cx)).await?;
+        }
+    }
+
+    /// The next message that is not asynchronous (notices, parameter changes and
+    /// notifications are dispatched on the way).
+    pub(crate) async fn next_sync_message(&mut self) -> Result<Message> {
+        loop {
+            let msg = self.next_message().await?;
+            if let Some(msg) = self.dispatch_async(msg) {
+                return Ok(msg);
+            }
+        }
+    }
+
+    /// Handles a NoticeResponse, ParameterStatus or NotificationResponse; returns any other
+    /// message to the caller.
+    #[inline]
+    pub(crate) fn dispatch_async(&mut self, msg: Message) -> Option<Message> {
+        match msg {
+            Message::NoticeResponse(notice) => {
+                match &self.on_notice {
+                    Some(f) => f(&notice),
+                    None => log_notice(&notice),
+                }
+                None
+            }
+            Message::ParameterStatus { name, value } => {
+                self.params.insert(name, value);
+                None
+            }
+            Message::NotificationResponse(n) => {
+                match &self.on_notification {
+                    Some(f) => f(&n),
+                    None => tracing::debug!(channel = %n.channel, pid = n.pid, payload = %n.payload, "notification"),
+                }
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Sends the write buffer and clears it.
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        let r = self.socket.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        r.map_err(|e| Error::io("writing to the server", e))?;
+        self.socket
+            .flush()
+            .await
+            .map_err(|e| Error::io("writing to the server", e))
+    }
+
+    /// Reads and discards messages until ReadyForQuery, within the drain limits.
+    ///
+    /// Returns the server error that ended the command, if any (the usual outcome after a
+    /// cancel is SQLSTATE 57014).
+    pub(crate) async fn drain(&mut self) -> Result<Option<DbError>> {
+        let limit = self.tuning.drain_max_bytes;
+        let timeout = self.tuning.drain_timeout;
+        let start = self.bytes_read;
+        let mut error = None;
+        let work = async {
+            loop {
+                while let Some(msg) = self.try_parse()? {
+                    match self.dispatch_async(msg) {
+                        Some(Message::ReadyForQuery(status)) => {
+                            self.tx_status = status;
+                            return Ok(error);
+                        }
+                        Some(Message::ErrorResponse(db)) => error = Some(db),
+                        _ => {}
+                    }
+                }
+                if self.bytes_read - start > limit {
+                    return Err(Error::new(
+                        crate::ErrorKind::Closed,
+                        format!("gave up waiting for the end of the result after {limit} bytes; connection closed"),
+                    ));
+                }
+                poll_fn(|cx| self.poll_fill(cx)).await?;
+            }
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                crate::ErrorKind::Timeout,
+                format!("gave up waiting for the end of the result after {timeout:?}; connection closed"),
+            )),
+        }
+    }
+
+    /// Cancels the running command (unless it already completed) and drains to
+    /// ReadyForQuery. `None` means the connection could not be recovered and was closed.
+    pub(crate) async fn recover(mut self: Box<Self>, completed: bool) -> Option<Box<Conn>> {
+        let token = if completed { None } else { self.cancel.clone() };
+        let cancel = async {
+            if let Some(token) = token {
+                if let Err(e) = token.cancel_query().await {
+                    tracing::debug!(error = %e, "cancel request failed; draining instead");
+                }
+            }
+        };
+        // The drain must outlast the cancel: a cancel signal that lands after ReadyForQuery
+        // is ignored by an idle backend, one that lands during the next query is not.
+        let (_, drained) = tokio::join!(cancel, self.drain());
+        match drained {
+            Ok(_) => Some(self),
+            Err(e) => {
+                tracing::debug!(error = %e, "closing the connection instead of draining it");
+                None
+            }
+        }
+    }
+
+    /// Sends Terminate and closes the socket.
+    pub(crate) async fn terminate(mut self) {
+        crate::proto::frontend::terminate(&mut self.wbuf);
+        let _ = self.flush().await;
+        let _ = self.socket.shutdown().await;
+    }
+}
+
+fn log_notice(notice: &DbError) {
+    match notice.severity() {
+        "WARNING" => tracing::warn!(target: "jsonwire::notice", code = notice.code(), "{}", notice.message()),
+        _ => tracing::info!(target: "jsonwire::notice", code = notice.code(), severity = notice.severity(), "{}", notice.message()),
+    }
+}

@@ -1,0 +1,39 @@
+//! The PG* environment variables, alone in their binary because they change the process
+//! environment.
+
+mod common;
+
+use jsonwire::{Client, NO_PARAMS};
+use jsonwire_testkit::Role;
+
+#[tokio::test]
+async fn environment_fills_in_what_the_string_leaves_out_and_the_string_wins() {
+    let s = common::server();
+    let dir = s.socket_dir().unwrap().display().to_string();
+    std::env::set_var("PGHOST", &dir);
+    std::env::set_var("PGPORT", s.port().to_string());
+    std::env::set_var("PGUSER", Role::Scram.user());
+    std::env::set_var("PGPASSWORD", Role::Scram.password().unwrap());
+    std::env::set_var("PGDATABASE", "postgres");
+    std::env::set_var("PGAPPNAME", "from-env");
+    std::env::set_var("PGOPTIONS", "-c work_mem=7MB");
+    std::env::set_var("PGCONNECT_TIMEOUT", "10");
+
+    let mut c = Client::connect("").await.unwrap();
+    assert_eq!(c.parameter("application_name"), Some("from-env"));
+    let mut rows = c
+        .sql("SELECT jsonb_build_array(current_user, current_setting('work_mem'))", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap();
+    assert_eq!(rows.try_next().await.unwrap().unwrap(), r#"["jw_scram", "7MB"]"#);
+    drop(rows);
+
+    let c = Client::connect("application_name=explicit").await.unwrap();
+    assert_eq!(c.parameter("application_name"), Some("explicit"));
+
+    std::env::set_var("PGPORT", "not-a-port");
+    let err = Client::connect("").await.unwrap_err();
+    assert_eq!(err.kind(), jsonwire::ErrorKind::Config);
+    assert!(err.to_string().contains("PGPORT"), "{err}");
+}
