@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::config::Config;
-use crate::conn::{self, CancelToken, Conn, NoticeHandler, NotificationHandler};
+use crate::conn::{self, CancelToken, Conn, NoticeHandler, NotificationHandler, Params};
 use crate::error::{DbError, Error, ErrorKind, Result};
 use crate::proto::backend::{Message, Notification};
 use crate::proto::frontend;
@@ -49,6 +49,7 @@ pub struct Client {
     on_notice: Option<NoticeHandler>,
     on_notification: Option<NotificationHandler>,
     cancel: Option<CancelToken>,
+    params: Params,
 }
 
 impl std::fmt::Debug for Client {
@@ -83,9 +84,11 @@ impl Client {
     /// # Errors
     /// As [`Client::connect`].
     pub async fn connect_with(config: &Config) -> Result<Client> {
-        let conn = conn::connect(config, conn::Tuning::default()).await?;
+        let conn = conn::connect(config, config.tuning.clone()).await?;
         let cancel = conn.cancel.clone();
+        let params = conn.params.clone();
         Ok(Client {
+            params,
             slot: Slot::Ready(conn),
             on_notice: None,
             on_notification: None,
@@ -168,12 +171,13 @@ impl Client {
     }
 
     /// The value of a server parameter reported at startup or since (`server_version`,
-    /// `TimeZone`, `application_name`, …). `None` while the connection is busy or closed.
-    pub fn parameter(&self, name: &str) -> Option<&str> {
-        match &self.slot {
-            Slot::Ready(conn) => conn.params.get(name).map(String::as_str),
-            _ => None,
-        }
+    /// `TimeZone`, `application_name`, …).
+    pub fn parameter(&self, name: &str) -> Option<String> {
+        self.params
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Whether the connection is known to be closed. A client recovering from a dropped
@@ -310,7 +314,9 @@ impl<'a> Query<'a> {
             QueryKind::Select(s) => Some(s),
             QueryKind::Sql(_) => {
                 self.error.get_or_insert_with(|| {
-                    Error::config(format!("{method}() applies to client.query(relation), not to client.sql(text)"))
+                    Error::config(format!(
+                        "{method}() applies to client.query(relation), not to client.sql(text)"
+                    ))
                 });
                 None
             }

@@ -57,7 +57,10 @@ impl Error {
         }))
     }
 
-    pub(crate) fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Error {
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Error {
         self.0.source = Some(source.into());
         self
     }
@@ -81,8 +84,11 @@ impl Error {
 
     pub(crate) fn io(context: &str, err: io::Error) -> Error {
         if err.kind() == io::ErrorKind::UnexpectedEof {
-            return Error::new(ErrorKind::Closed, format!("{context}: the server closed the connection"))
-                .with_source(err);
+            return Error::new(
+                ErrorKind::Closed,
+                format!("{context}: the server closed the connection"),
+            )
+            .with_source(err);
         }
         Error::new(ErrorKind::Io, format!("{context}: {err}")).with_source(err)
     }
@@ -104,8 +110,11 @@ impl Error {
     }
 
     pub(crate) fn decode(row: u64, err: serde_json::Error) -> Error {
-        let mut e = Error::new(ErrorKind::Decode, format!("row {row}: invalid JSON for the requested type: {err}"))
-            .with_source(err);
+        let mut e = Error::new(
+            ErrorKind::Decode,
+            format!("row {row}: invalid JSON for the requested type: {err}"),
+        )
+        .with_source(err);
         e.0.row = Some(row);
         e
     }
@@ -136,9 +145,11 @@ impl Error {
     /// closed errors do not.
     pub fn is_fatal(&self) -> bool {
         match self.0.kind {
-            ErrorKind::Server | ErrorKind::Decode | ErrorKind::Column | ErrorKind::Config => {
-                self.0.db.as_ref().is_some_and(|db| db.severity == "FATAL" || db.severity == "PANIC")
-            }
+            ErrorKind::Server | ErrorKind::Decode | ErrorKind::Column | ErrorKind::Config => self
+                .0
+                .db
+                .as_ref()
+                .is_some_and(|db| db.severity == "FATAL" || db.severity == "PANIC"),
             _ => true,
         }
     }
@@ -175,7 +186,10 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source.as_ref().map(|s| &**s as &(dyn StdError + 'static))
+        self.0
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn StdError + 'static))
     }
 }
 

@@ -60,7 +60,11 @@ pub struct RawStream<'a> {
 }
 
 /// Sends the query and reads up to its RowDescription.
-pub(crate) async fn start<'a>(client: &'a mut Client, sql: &str, params: &[Param]) -> Result<RawStream<'a>> {
+pub(crate) async fn start<'a>(
+    client: &'a mut Client,
+    sql: &str,
+    params: &[Param],
+) -> Result<RawStream<'a>> {
     let mut conn = client.take_ready().await?;
     let result_format = i16::from(conn.tuning.binary_results);
     let encoded = frontend::parse(&mut conn.wbuf, "", sql)
@@ -146,7 +150,11 @@ async fn restore(client: &mut Client, conn: Box<Conn>, completed: bool) {
 
 fn unexpected(msg: &Message) -> Error {
     let name = format!("{msg:?}");
-    let name = name.split(['(', ' ', '{']).next().unwrap_or("message").to_owned();
+    let name = name
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or("message")
+        .to_owned();
     Error::protocol(format!("unexpected {name} while reading query results"))
 }
 
@@ -240,7 +248,11 @@ impl<'a> RawStream<'a> {
     /// # Errors
     /// As [`RawStream::try_next`]; an error that follows buffered rows is returned by the
     /// next call, after those rows.
-    pub async fn next_chunk(&mut self, max_rows: usize, max_bytes: usize) -> Result<Option<Vec<Bytes>>> {
+    pub async fn next_chunk(
+        &mut self,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<Bytes>>> {
         let first = match poll_fn(|cx| self.poll_row(cx, true)).await {
             None => return Ok(None),
             Some(Err(e)) => return Err(e),
@@ -288,7 +300,10 @@ impl<'a> RawStream<'a> {
             }
             None => {
                 *self.slot = Slot::Closed;
-                Err(Error::new(ErrorKind::Closed, "the connection could not be drained and was closed"))
+                Err(Error::new(
+                    ErrorKind::Closed,
+                    "the connection could not be drained and was closed",
+                ))
             }
         }
     }
@@ -351,7 +366,9 @@ impl<'a> RawStream<'a> {
                 match v.first() {
                     Some(&JSONB_VERSION) => v.advance(1),
                     Some(&other) => {
-                        return Err(Error::protocol(format!("unsupported jsonb binary format version {other}")))
+                        return Err(Error::protocol(format!(
+                            "unsupported jsonb binary format version {other}"
+                        )))
                     }
                     None => return Err(Error::protocol("empty jsonb binary value")),
                 }
@@ -425,7 +442,10 @@ pub struct JsonStream<'a, T> {
 
 impl<'a, T: serde::de::DeserializeOwned> JsonStream<'a, T> {
     pub(crate) fn new(raw: RawStream<'a>) -> JsonStream<'a, T> {
-        JsonStream { raw, _type: PhantomData }
+        JsonStream {
+            raw,
+            _type: PhantomData,
+        }
     }
 
     /// Figures about this stream so far.
@@ -469,5 +489,23 @@ impl<T: serde::de::DeserializeOwned> Stream for JsonStream<'_, T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_decoded(cx)
+    }
+}
+
+impl std::fmt::Debug for RawStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawStream")
+            .field("open", &self.conn.is_some())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for JsonStream<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonStream")
+            .field("type", &std::any::type_name::<T>())
+            .field("raw", &self.raw)
+            .finish()
     }
 }

@@ -28,9 +28,22 @@ async fn dropping_a_stream_cancels_the_query_and_the_client_is_reused() {
     let state = blocking(move || activity(pid)).await;
     assert!(state.starts_with("active|"), "{state}");
     drop(rows);
-    let idle = blocking(move || wait_until(Duration::from_secs(5), || activity(pid).starts_with("idle|"))).await;
-    assert!(idle, "backend still busy: {}", blocking(move || activity(pid)).await);
-    let mut again = c.sql("SELECT '\"again\"'::jsonb", NO_PARAMS).stream_raw().await.unwrap();
+    let idle = blocking(move || {
+        wait_until(Duration::from_secs(5), || {
+            activity(pid).starts_with("idle|")
+        })
+    })
+    .await;
+    assert!(
+        idle,
+        "backend still busy: {}",
+        blocking(move || activity(pid)).await
+    );
+    let mut again = c
+        .sql("SELECT '\"again\"'::jsonb", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap();
     assert_eq!(again.try_next().await.unwrap().unwrap(), "\"again\"");
     assert_eq!(again.try_next().await.unwrap(), None);
     drop(again);
@@ -41,7 +54,11 @@ async fn dropping_a_stream_cancels_the_query_and_the_client_is_reused() {
 async fn explicit_cancel_waits_for_the_connection_to_come_back() {
     let mut c = client().await;
     let pid = c.backend_pid().unwrap();
-    let mut rows = c.sql(ENDLESS, NO_PARAMS).stream::<serde_json::Value>().await.unwrap();
+    let mut rows = c
+        .sql(ENDLESS, NO_PARAMS)
+        .stream::<serde_json::Value>()
+        .await
+        .unwrap();
     assert_eq!(rows.try_next().await.unwrap().unwrap()["i"], 1);
     rows.cancel().await.unwrap();
     // No waiting needed: cancel() returned after ReadyForQuery.
@@ -55,18 +72,30 @@ async fn early_drops_of_short_results_never_cancel_the_next_query() {
     let mut c = client().await;
     for i in 0..30 {
         let mut rows = c
-            .sql("SELECT to_jsonb(i) FROM generate_series(1, 50) i", NO_PARAMS)
+            .sql(
+                "SELECT to_jsonb(i) FROM generate_series(1, 50) i",
+                NO_PARAMS,
+            )
             .stream_raw()
             .await
             .unwrap();
         rows.try_next().await.unwrap().unwrap();
         drop(rows);
         let mut next = c
-            .sql("SELECT to_jsonb(count(*)) FROM generate_series(1, 200000)", NO_PARAMS)
+            .sql(
+                "SELECT to_jsonb(count(*)) FROM generate_series(1, 200000)",
+                NO_PARAMS,
+            )
             .stream_raw()
             .await
             .unwrap_or_else(|e| panic!("iteration {i}: {e}"));
-        assert_eq!(next.try_next().await.unwrap_or_else(|e| panic!("iteration {i}: {e}")).unwrap(), "200000");
+        assert_eq!(
+            next.try_next()
+                .await
+                .unwrap_or_else(|e| panic!("iteration {i}: {e}"))
+                .unwrap(),
+            "200000"
+        );
     }
 }
 
@@ -89,8 +118,16 @@ async fn a_paused_consumer_pauses_the_server_and_buffers_stay_bounded() {
         })
     })
     .await;
-    assert!(blocked, "server not blocked on the client: {}", blocking(move || activity(pid)).await);
-    assert_eq!(rows.stats().wire_bytes, paused_at, "the client read while nobody polled");
+    assert!(
+        blocked,
+        "server not blocked on the client: {}",
+        blocking(move || activity(pid)).await
+    );
+    assert_eq!(
+        rows.stats().wire_bytes,
+        paused_at,
+        "the client read while nobody polled"
+    );
 
     // Resume: 200k rows (~45 MB) later the buffer is still the configured size.
     for _ in 0..200_000 {

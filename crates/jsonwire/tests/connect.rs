@@ -23,14 +23,28 @@ async fn every_auth_method_logs_in_over_tcp_and_the_socket() {
     let dir = s.socket_dir().unwrap().display().to_string();
     for role in Role::ALL {
         let url = s.url_for(role).unwrap();
-        let mut c = Client::connect(&url).await.unwrap_or_else(|e| panic!("{role:?} over TCP: {e}"));
-        assert_eq!(one_value(&mut c, "SELECT to_jsonb(current_user)").await, format!("\"{}\"", role.user()));
-        let mut kv = format!("host={dir} port={} user={} dbname=postgres", s.port(), role.user());
+        let mut c = Client::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{role:?} over TCP: {e}"));
+        assert_eq!(
+            one_value(&mut c, "SELECT to_jsonb(current_user)").await,
+            format!("\"{}\"", role.user())
+        );
+        let mut kv = format!(
+            "host={dir} port={} user={} dbname=postgres",
+            s.port(),
+            role.user()
+        );
         if let Some(pw) = role.password() {
             kv.push_str(&format!(" password='{pw}'"));
         }
-        let mut c = Client::connect(&kv).await.unwrap_or_else(|e| panic!("{role:?} over the socket: {e}"));
-        assert_eq!(one_value(&mut c, "SELECT to_jsonb(current_user)").await, format!("\"{}\"", role.user()));
+        let mut c = Client::connect(&kv)
+            .await
+            .unwrap_or_else(|e| panic!("{role:?} over the socket: {e}"));
+        assert_eq!(
+            one_value(&mut c, "SELECT to_jsonb(current_user)").await,
+            format!("\"{}\"", role.user())
+        );
     }
 }
 
@@ -38,22 +52,38 @@ async fn every_auth_method_logs_in_over_tcp_and_the_socket() {
 async fn a_wrong_password_is_28p01_with_the_servers_message() {
     let s = server();
     for role in [Role::Password, Role::Md5, Role::Scram] {
-        let url = format!("postgres://{}:wrong@{}:{}/postgres", role.user(), s.host(), s.port());
+        let url = format!(
+            "postgres://{}:wrong@{}:{}/postgres",
+            role.user(),
+            s.host(),
+            s.port()
+        );
         let err = Client::connect(&url).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Auth, "{role:?}: {err}");
         assert_eq!(err.code(), Some("28P01"), "{role:?}: {err}");
         assert!(
-            err.to_string().contains(&format!("password authentication failed for user \"{}\"", role.user())),
+            err.to_string().contains(&format!(
+                "password authentication failed for user \"{}\"",
+                role.user()
+            )),
             "{role:?}: {err}"
         );
-        assert!(!format!("{err:?}").contains("wrong"), "the password leaked into {err:?}");
+        assert!(
+            !format!("{err:?}").contains("wrong"),
+            "the password leaked into {err:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_missing_password_says_how_to_give_one() {
     let s = server();
-    let url = format!("postgres://{}@{}:{}/postgres?passfile=/nonexistent", Role::Scram.user(), s.host(), s.port());
+    let url = format!(
+        "postgres://{}@{}:{}/postgres?passfile=/nonexistent",
+        Role::Scram.user(),
+        s.host(),
+        s.port()
+    );
     let err = Client::connect(&url).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert!(err.to_string().contains("requires a password"), "{err}");
@@ -66,16 +96,34 @@ async fn url_forms_reach_the_same_server() {
     let encoded = dir.replace('/', "%2F");
     for url in [
         format!("postgres://postgres@{}:{}/postgres", s.host(), s.port()),
-        format!("postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable", s.port()),
+        format!(
+            "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            s.port()
+        ),
         format!("postgresql://postgres@localhost:{}/postgres", s.port()),
-        format!("postgresql:///postgres?host={dir}&port={}&user=postgres", s.port()),
+        format!(
+            "postgresql:///postgres?host={dir}&port={}&user=postgres",
+            s.port()
+        ),
         format!("postgresql://{encoded}:{}/postgres?user=postgres", s.port()),
-        format!("postgres://postgres@127.0.0.1:1,127.0.0.1:{}/postgres", s.port()),
+        format!(
+            "postgres://postgres@127.0.0.1:1,127.0.0.1:{}/postgres",
+            s.port()
+        ),
         format!("host={dir} port={} user=postgres dbname=postgres", s.port()),
-        format!("host = '{dir}'  port={}   user=postgres dbname = 'postgres'", s.port()),
+        format!(
+            "host = '{dir}'  port={}   user=postgres dbname = 'postgres'",
+            s.port()
+        ),
     ] {
-        let mut c = Client::connect(&url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
-        assert_eq!(one_value(&mut c, "SELECT to_jsonb(current_database())").await, "\"postgres\"", "{url}");
+        let mut c = Client::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(
+            one_value(&mut c, "SELECT to_jsonb(current_database())").await,
+            "\"postgres\"",
+            "{url}"
+        );
     }
 }
 
@@ -84,10 +132,17 @@ async fn percent_encoded_user_is_decoded() {
     let s = server();
     s.run_sql("DROP ROLE IF EXISTS \"jw odd@user\"; SET password_encryption = 'scram-sha-256'; CREATE ROLE \"jw odd@user\" LOGIN PASSWORD 'p@ss:w/rd é'")
         .unwrap();
-    let url = format!("postgres://jw%20odd%40user:p%40ss%3Aw%2Frd%20%C3%A9@{}:{}/postgres", s.host(), s.port());
+    let url = format!(
+        "postgres://jw%20odd%40user:p%40ss%3Aw%2Frd%20%C3%A9@{}:{}/postgres",
+        s.host(),
+        s.port()
+    );
     // The superuser rule trusts everyone not listed; this checks decoding, not the method.
     let mut c = Client::connect(&url).await.unwrap();
-    assert_eq!(one_value(&mut c, "SELECT to_jsonb(current_user)").await, "\"jw odd@user\"");
+    assert_eq!(
+        one_value(&mut c, "SELECT to_jsonb(current_user)").await,
+        "\"jw odd@user\""
+    );
 }
 
 #[tokio::test]
@@ -99,9 +154,19 @@ async fn application_name_and_options_reach_the_server() {
         s.port()
     );
     let mut c = Client::connect(&url).await.unwrap();
-    assert_eq!(c.parameter("application_name"), Some("jw test"));
-    assert_eq!(one_value(&mut c, "SELECT to_jsonb(current_setting('statement_timeout'))").await, "\"5s\"");
-    assert_eq!(one_value(&mut c, "SELECT to_jsonb(current_setting('search_path'))").await, "\"pg_catalog\"");
+    assert_eq!(c.parameter("application_name").as_deref(), Some("jw test"));
+    assert_eq!(
+        one_value(
+            &mut c,
+            "SELECT to_jsonb(current_setting('statement_timeout'))"
+        )
+        .await,
+        "\"5s\""
+    );
+    assert_eq!(
+        one_value(&mut c, "SELECT to_jsonb(current_setting('search_path'))").await,
+        "\"pg_catalog\""
+    );
     assert!(c.parameter("server_version").is_some());
 }
 
@@ -111,7 +176,13 @@ async fn a_password_file_supplies_the_password() {
     let path = std::env::temp_dir().join(format!("jw-pgpass-{}", std::process::id()));
     std::fs::write(
         &path,
-        format!("# comment\nother:1:*:*:nope\n{}:{}:*:{}:{}\n", s.host(), s.port(), Role::Scram.user(), Role::Scram.password().unwrap()),
+        format!(
+            "# comment\nother:1:*:*:nope\n{}:{}:*:{}:{}\n",
+            s.host(),
+            s.port(),
+            Role::Scram.user(),
+            Role::Scram.password().unwrap()
+        ),
     )
     .unwrap();
     #[cfg(unix)]
@@ -119,11 +190,20 @@ async fn a_password_file_supplies_the_password() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let url = format!("host={} port={} user={} dbname=postgres passfile={}", s.host(), s.port(), Role::Scram.user(), path.display());
+    let url = format!(
+        "host={} port={} user={} dbname=postgres passfile={}",
+        s.host(),
+        s.port(),
+        Role::Scram.user(),
+        path.display()
+    );
     let result = Client::connect(&url).await;
     std::fs::remove_file(&path).unwrap();
     let mut c = result.unwrap();
-    assert_eq!(one_value(&mut c, "SELECT to_jsonb(current_user)").await, "\"jw_scram\"");
+    assert_eq!(
+        one_value(&mut c, "SELECT to_jsonb(current_user)").await,
+        "\"jw_scram\""
+    );
 }
 
 #[tokio::test]
@@ -137,14 +217,19 @@ async fn bad_connection_strings_name_the_problem() {
     ] {
         let err = Client::connect(s).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{s}: {err}");
-        assert!(err.to_string().to_lowercase().contains(needle), "{s}: {err}");
+        assert!(
+            err.to_string().to_lowercase().contains(needle),
+            "{s}: {err}"
+        );
     }
 }
 
 #[tokio::test]
 async fn sslmode_require_is_refused_until_tls_exists() {
     let s = server();
-    let err = Client::connect(&format!("{}?sslmode=require", s.url())).await.unwrap_err();
+    let err = Client::connect(&format!("{}?sslmode=require", s.url()))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("sslmode=require"), "{err}");
 }
@@ -155,9 +240,14 @@ async fn nothing_listening_is_a_connect_error_naming_the_address() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let err = Client::connect(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await.unwrap_err();
+    let err = Client::connect(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -172,16 +262,24 @@ async fn connect_timeout_bounds_a_server_that_never_answers() {
         }
     });
     let start = Instant::now();
-    let err = Client::connect(&format!("host=127.0.0.1 port={port} user=x connect_timeout=2")).await.unwrap_err();
+    let err = Client::connect(&format!(
+        "host=127.0.0.1 port={port} user=x connect_timeout=2"
+    ))
+    .await
+    .unwrap_err();
     hold.abort();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     let took = start.elapsed();
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
 }
 
 /// Accepts one connection, reads the startup packet, then writes `reply`, reads whatever
-/// comes and sends `after_query` once the client has written something more.
-async fn fake_server(reply: Vec<u8>, after_query: Vec<u8>) -> u16 {
+/// comes and sends `after_query` once the client has written something more; then hangs up
+/// when `hang_up`, else waits for the client to.
+async fn fake_server(reply: Vec<u8>, after_query: Vec<u8>, hang_up: bool) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -193,7 +291,9 @@ async fn fake_server(reply: Vec<u8>, after_query: Vec<u8>) -> u16 {
             let _ = sock.read(&mut buf).await;
             let _ = sock.write_all(&after_query).await;
         }
-        let _ = sock.read(&mut buf).await;
+        if !hang_up {
+            let _ = sock.read(&mut buf).await;
+        }
     });
     port
 }
@@ -226,8 +326,10 @@ fn jsonb_description() -> Vec<u8> {
 
 #[tokio::test]
 async fn an_unsupported_auth_method_is_named() {
-    let port = fake_server(msg(b'R', &7i32.to_be_bytes()), vec![]).await;
-    let err = Client::connect(&format!("host=127.0.0.1 port={port} user=x")).await.unwrap_err();
+    let port = fake_server(msg(b'R', &7i32.to_be_bytes()), vec![], false).await;
+    let err = Client::connect(&format!("host=127.0.0.1 port={port} user=x"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert!(err.to_string().contains("GSSAPI"), "{err}");
 }
@@ -236,9 +338,15 @@ async fn an_unsupported_auth_method_is_named() {
 async fn an_oversized_message_is_a_protocol_error_not_an_allocation() {
     let mut after = jsonb_description();
     after.extend_from_slice(b"D\x7f\xff\xff\xf0\x00\x01");
-    let port = fake_server(ready_session(), after).await;
-    let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x")).await.unwrap();
-    let mut rows = c.sql("SELECT data FROM t", NO_PARAMS).stream_raw().await.unwrap();
+    let port = fake_server(ready_session(), after, false).await;
+    let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x"))
+        .await
+        .unwrap();
+    let mut rows = c
+        .sql("SELECT data FROM t", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap();
     let err = rows.try_next().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol);
     assert!(err.to_string().contains("exceeds the limit"), "{err}");
@@ -256,11 +364,15 @@ async fn a_configured_message_limit_applies() {
     row.extend_from_slice(&(value.len() as i32).to_be_bytes());
     row.extend_from_slice(value.as_bytes());
     after.extend(msg(b'D', &row));
-    let port = fake_server(ready_session(), after).await;
+    let port = fake_server(ready_session(), after, false).await;
     let mut config = Config::parse(&format!("host=127.0.0.1 port={port} user=x")).unwrap();
     config.max_message_size(4096);
     let mut c = Client::connect_with(&config).await.unwrap();
-    let mut rows = c.sql("SELECT data FROM t", NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c
+        .sql("SELECT data FROM t", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap();
     let err = rows.try_next().await.unwrap_err();
     assert!(err.to_string().contains("limit of 4096 bytes"), "{err}");
 }
@@ -275,9 +387,15 @@ async fn malformed_rows_are_protocol_errors() {
     ] {
         let mut after = jsonb_description();
         after.extend(bad);
-        let port = fake_server(ready_session(), after).await;
-        let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x")).await.unwrap();
-        let mut rows = c.sql("SELECT data FROM t", NO_PARAMS).stream_raw().await.unwrap();
+        let port = fake_server(ready_session(), after, false).await;
+        let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x"))
+            .await
+            .unwrap();
+        let mut rows = c
+            .sql("SELECT data FROM t", NO_PARAMS)
+            .stream_raw()
+            .await
+            .unwrap();
         let err = rows.try_next().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
     }
@@ -288,10 +406,19 @@ async fn a_server_that_hangs_up_mid_stream_is_a_closed_error() {
     let mut after = jsonb_description();
     after.extend(msg(b'D', b"\x00\x01\x00\x00\x00\x03\x01{}"));
     after.extend_from_slice(b"D\x00\x00\x00\x20\x00\x01");
-    let port = fake_server(ready_session(), after).await;
-    let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x")).await.unwrap();
-    let mut rows = c.sql("SELECT data FROM t", NO_PARAMS).stream_raw().await.unwrap();
+    let port = fake_server(ready_session(), after, true).await;
+    let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x"))
+        .await
+        .unwrap();
+    let mut rows = c
+        .sql("SELECT data FROM t", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap();
     assert_eq!(rows.try_next().await.unwrap().unwrap(), "{}");
-    let err = tokio::time::timeout(Duration::from_secs(10), rows.try_next()).await.unwrap().unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(10), rows.try_next())
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
 }

@@ -20,17 +20,23 @@ async fn environment_fills_in_what_the_string_leaves_out_and_the_string_wins() {
     std::env::set_var("PGCONNECT_TIMEOUT", "10");
 
     let mut c = Client::connect("").await.unwrap();
-    assert_eq!(c.parameter("application_name"), Some("from-env"));
+    assert_eq!(c.parameter("application_name").as_deref(), Some("from-env"));
     let mut rows = c
-        .sql("SELECT jsonb_build_array(current_user, current_setting('work_mem'))", NO_PARAMS)
+        .sql(
+            "SELECT jsonb_build_array(current_user, current_setting('work_mem'))",
+            NO_PARAMS,
+        )
         .stream_raw()
         .await
         .unwrap();
-    assert_eq!(rows.try_next().await.unwrap().unwrap(), r#"["jw_scram", "7MB"]"#);
+    assert_eq!(
+        rows.try_next().await.unwrap().unwrap(),
+        r#"["jw_scram", "7MB"]"#
+    );
     drop(rows);
 
     let c = Client::connect("application_name=explicit").await.unwrap();
-    assert_eq!(c.parameter("application_name"), Some("explicit"));
+    assert_eq!(c.parameter("application_name").as_deref(), Some("explicit"));
 
     std::env::set_var("PGPORT", "not-a-port");
     let err = Client::connect("").await.unwrap_err();

@@ -32,7 +32,13 @@ async fn raw_rows_are_byte_identical_to_psql_for_jsonb_and_json() {
         // psql prints NULL as an empty line; we print JSON null.
         let ours_as_psql: Vec<String> = ours
             .iter()
-            .map(|r| if r == "null" { String::new() } else { r.clone() })
+            .map(|r| {
+                if r == "null" {
+                    String::new()
+                } else {
+                    r.clone()
+                }
+            })
             .collect();
         assert_eq!(ours_as_psql.join("\n") + "\n", psql, "{sql}");
     }
@@ -48,7 +54,10 @@ async fn text_result_format_gives_the_same_bytes_as_binary() {
         "SELECT data FROM jw_docs ORDER BY id",
         "SELECT data FROM jw_text_docs ORDER BY id",
     ] {
-        assert_eq!(collect_raw(&mut text, sql).await, collect_raw(&mut binary, sql).await);
+        assert_eq!(
+            collect_raw(&mut text, sql).await,
+            collect_raw(&mut binary, sql).await
+        );
     }
 }
 
@@ -81,12 +90,24 @@ async fn query_builder_with_filter_order_and_limit() {
 #[tokio::test]
 async fn schema_qualified_relation_names_are_quoted() {
     let mut c = client().await;
-    let mut rows = c.query(r#""Odd Schema"."My View""#).stream_raw().await.unwrap();
+    let mut rows = c
+        .query(r#""Odd Schema"."My View""#)
+        .stream_raw()
+        .await
+        .unwrap();
     assert_eq!(rows.try_next().await.unwrap().unwrap(), r#"{"odd": true}"#);
     assert_eq!(rows.try_next().await.unwrap(), None);
     drop(rows);
-    let err = c.query("Odd Schema.My View").stream_raw().await.unwrap_err();
-    assert_eq!(err.code(), Some("3F000"), "{err}"); // schema "Odd Schema" exists, but unquoted parts are literal
+    // Unquoted parts are taken literally too: no case folding, spaces allowed.
+    let mut rows = c.query("Odd Schema.My View").stream_raw().await.unwrap();
+    assert_eq!(rows.try_next().await.unwrap().unwrap(), r#"{"odd": true}"#);
+    drop(rows);
+    let err = c
+        .query("odd schema.my view")
+        .stream_raw()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("42P01"), "{err}");
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -106,12 +127,24 @@ async fn typed_rows_and_a_decode_error_naming_the_row_that_does_not_poison_the_s
         .stream::<Doc>()
         .await
         .unwrap();
-    assert_eq!(rows.try_next().await.unwrap(), Some(Doc { id: 1, name: "a".into() }));
+    assert_eq!(
+        rows.try_next().await.unwrap(),
+        Some(Doc {
+            id: 1,
+            name: "a".into()
+        })
+    );
     let err = rows.try_next().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert_eq!(err.row(), Some(2));
     assert!(err.to_string().contains("row 2"), "{err}");
-    assert_eq!(rows.try_next().await.unwrap(), Some(Doc { id: 3, name: "c".into() }));
+    assert_eq!(
+        rows.try_next().await.unwrap(),
+        Some(Doc {
+            id: 3,
+            name: "c".into()
+        })
+    );
     assert_eq!(rows.try_next().await.unwrap(), None);
     drop(rows);
     assert_eq!(collect_raw(&mut c, "SELECT '1'::jsonb").await, ["1"]);
@@ -141,15 +174,28 @@ async fn wrong_column_count_or_type_is_a_clear_error_and_the_client_stays_usable
     for (sql, needle) in [
         ("SELECT 1 AS n", r#"column "n" has type integer"#),
         ("SELECT 'x'::text AS t", r#"column "t" has type text"#),
-        ("SELECT data, id FROM jw_docs", "returns 2 columns (\"data\" jsonb, \"id\" integer)"),
-        ("SELECT data::text AS data FROM jw_docs", r#"column "data" has type text"#),
-        ("SELECT generate_series(1, 30000000) AS i", r#"column "i" has type integer"#),
+        (
+            "SELECT data, id FROM jw_docs",
+            "returns 2 columns (\"data\" jsonb, \"id\" integer)",
+        ),
+        (
+            "SELECT data::text AS data FROM jw_docs",
+            r#"column "data" has type text"#,
+        ),
+        (
+            "SELECT generate_series(1, 30000000) AS i",
+            r#"column "i" has type integer"#,
+        ),
         ("SET work_mem = '8MB'", "returns no rows"),
     ] {
         let err = c.sql(sql, NO_PARAMS).stream_raw().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Column, "{sql}: {err}");
         assert!(err.to_string().contains(needle), "{sql}: {err}");
-        assert_eq!(collect_raw(&mut c, "SELECT '[1]'::jsonb").await, ["[1]"], "after {sql}");
+        assert_eq!(
+            collect_raw(&mut c, "SELECT '[1]'::jsonb").await,
+            ["[1]"],
+            "after {sql}"
+        );
     }
 }
 
@@ -157,7 +203,10 @@ async fn wrong_column_count_or_type_is_a_clear_error_and_the_client_stays_usable
 async fn server_error_mid_stream_comes_after_every_earlier_row_then_the_client_is_reused() {
     let mut c = client().await;
     let mut rows = c
-        .sql("SELECT to_jsonb(100 / (5000 - i)) FROM generate_series(1, 10000) i", NO_PARAMS)
+        .sql(
+            "SELECT to_jsonb(100 / (5000 - i)) FROM generate_series(1, 10000) i",
+            NO_PARAMS,
+        )
         .stream_raw()
         .await
         .unwrap();
@@ -184,20 +233,34 @@ async fn server_error_mid_stream_comes_after_every_earlier_row_then_the_client_i
 #[tokio::test]
 async fn syntax_error_carries_position_and_hint_fields() {
     let mut c = client().await;
-    let err = c.sql("SELECT data FROM jw_docs WHERE", NO_PARAMS).stream_raw().await.unwrap_err();
+    let err = c
+        .sql("SELECT data FROM jw_docs WHERE", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("42601"));
     assert_eq!(err.db_error().unwrap().position(), Some(31));
     let err = c.query("no_such_view").stream_raw().await.unwrap_err();
     assert_eq!(err.code(), Some("42P01"));
-    assert!(err.to_string().contains("\"no_such_view\" does not exist"), "{err}");
-    let err = c.sql("SELECT data FROM jw_docs WHERE id = $1", ["not a number"]).stream_raw().await.unwrap_err();
+    assert!(
+        err.to_string().contains("\"no_such_view\" does not exist"),
+        "{err}"
+    );
+    let err = c
+        .sql("SELECT data FROM jw_docs WHERE id = $1", ["not a number"])
+        .stream_raw()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("22P02"));
     assert_eq!(collect_raw(&mut c, "SELECT '3'::jsonb").await, ["3"]);
 }
 
 #[tokio::test]
 async fn statement_timeout_mid_stream_is_57014() {
-    let url = format!("{} options='-c statement_timeout=300'", server().socket_url().unwrap());
+    let url = format!(
+        "{} options='-c statement_timeout=300'",
+        server().socket_url().unwrap()
+    );
     let mut c = jsonwire::Client::connect(&url).await.unwrap();
     let mut rows = c
         .sql(
@@ -228,7 +291,10 @@ async fn parameters_are_bound_not_interpolated() {
     let evil = "x'); DROP TABLE jw_docs; --";
     let got = {
         let mut s = c
-            .sql("SELECT jsonb_build_array($1::text, $2::int, $3::float8, $4::bool)", jsonwire::NO_PARAMS)
+            .sql(
+                "SELECT jsonb_build_array($1::text, $2::int, $3::float8, $4::bool)",
+                jsonwire::NO_PARAMS,
+            )
             .bind(evil)
             .bind(None::<i32>)
             .bind(f64::INFINITY)
@@ -239,8 +305,14 @@ async fn parameters_are_bound_not_interpolated() {
         let row = s.try_next().await.unwrap().unwrap();
         String::from_utf8(row.to_vec()).unwrap()
     };
-    assert_eq!(got, r#"["x'); DROP TABLE jw_docs; --", null, "Infinity", true]"#);
-    assert_eq!(collect_raw(&mut c, "SELECT count(*)::text::jsonb FROM jw_docs").await, ["5"]);
+    assert_eq!(
+        got,
+        r#"["x'); DROP TABLE jw_docs; --", null, "Infinity", true]"#
+    );
+    assert_eq!(
+        collect_raw(&mut c, "SELECT count(*)::text::jsonb FROM jw_docs").await,
+        ["5"]
+    );
 }
 
 #[tokio::test]
@@ -257,9 +329,20 @@ async fn rows_up_to_16_mb() {
         assert!(stats.buffer_high_water >= size, "{stats:?}");
     }
     // The big buffer is given back: a small query afterwards holds a small one.
-    let mut rows = c.sql("SELECT to_jsonb(i) FROM generate_series(1, 100000) i", NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c
+        .sql(
+            "SELECT to_jsonb(i) FROM generate_series(1, 100000) i",
+            NO_PARAMS,
+        )
+        .stream_raw()
+        .await
+        .unwrap();
     while rows.try_next().await.unwrap().is_some() {}
-    assert!(rows.stats().buffer_high_water <= 4 << 20, "{:?}", rows.stats());
+    assert!(
+        rows.stats().buffer_high_water <= 4 << 20,
+        "{:?}",
+        rows.stats()
+    );
 }
 
 #[tokio::test]
@@ -294,14 +377,17 @@ async fn notices_parameter_changes_and_notifications_mid_stream_do_not_break_it(
     assert_eq!(n, 100);
     assert_eq!(notices.load(Ordering::SeqCst), 98);
     assert_eq!(*notes.lock().unwrap(), ["hello"]);
-    assert_eq!(c.parameter("application_name"), Some("changed"));
+    assert_eq!(c.parameter("application_name").as_deref(), Some("changed"));
 }
 
 #[tokio::test]
 async fn stats_count_rows_bytes_and_first_row_time() {
     let mut c = client().await;
     let mut rows = c
-        .sql("SELECT jsonb_build_object('i', i) FROM generate_series(1, 1000) i", NO_PARAMS)
+        .sql(
+            "SELECT jsonb_build_object('i', i) FROM generate_series(1, 1000) i",
+            NO_PARAMS,
+        )
         .stream_raw()
         .await
         .unwrap();

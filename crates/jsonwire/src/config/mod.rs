@@ -7,9 +7,11 @@
 mod kv;
 mod pgpass;
 mod resolve;
+mod tuning;
 mod url;
 
 pub(crate) use resolve::{Host, Resolved, Target};
+pub(crate) use tuning::Tuning;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -151,6 +153,8 @@ pub struct Config {
     pub(crate) ssl_mode: Option<SslMode>,
     pub(crate) passfile: Option<PathBuf>,
     pub(crate) target_session_attrs: Option<TargetSessionAttrs>,
+    /// jsonwire's own settings, which have no libpq spelling.
+    pub(crate) tuning: Tuning,
 }
 
 impl Config {
@@ -405,6 +409,7 @@ impl fmt::Debug for Config {
             .field("ssl_mode", &self.ssl_mode)
             .field("passfile", &self.passfile)
             .field("target_session_attrs", &self.target_session_attrs)
+            .field("tuning", &self.tuning)
             .finish()
     }
 }

@@ -54,7 +54,8 @@ impl CancelToken {
         let mut msg = BytesMut::with_capacity(16);
         frontend::cancel_request(&mut msg, self.pid, &self.secret);
         let work = async {
-            let connect_err = |e| Error::new(ErrorKind::Connect, format!("cancel request: {e}")).with_source(e);
+            let connect_err =
+                |e| Error::new(ErrorKind::Connect, format!("cancel request: {e}")).with_source(e);
             match &self.addr {
                 CancelAddr::Tcp(addr) => {
                     let mut s = TcpStream::connect(addr).await.map_err(connect_err)?;
@@ -66,12 +67,14 @@ impl CancelToken {
                 }
             }
         };
-        tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| {
-            Err(Error::new(
-                ErrorKind::Timeout,
-                format!("cancel request timed out after {:?}", self.timeout),
-            ))
-        })
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("cancel request timed out after {:?}", self.timeout),
+                ))
+            })
     }
 }
 
@@ -79,7 +82,9 @@ async fn send_and_wait<S>(s: &mut S, msg: &[u8]) -> Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    s.write_all(msg).await.map_err(|e| Error::io("sending the cancel request", e))?;
+    s.write_all(msg)
+        .await
+        .map_err(|e| Error::io("sending the cancel request", e))?;
     let mut sink = [0u8; 64];
     // The server sends nothing back; EOF means it processed the request.
     loop {

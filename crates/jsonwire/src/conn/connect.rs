@@ -8,7 +8,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::cancel::{CancelAddr, CancelToken};
 use super::{Conn, Socket, Tuning};
-use crate::config::{Config, Host, Resolved, SslMode, Target};
+use crate::config::{Config, Host, Resolved, SslMode, Target, TargetSessionAttrs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::auth::{self, ChannelBinding, ScramSha256};
 use crate::proto::backend::{Authentication, Message};
@@ -29,6 +29,12 @@ pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>
             )))
         }
     }
+    if resolved.target_session_attrs != TargetSessionAttrs::Any {
+        return Err(Error::config(format!(
+            "target_session_attrs={} is not supported yet; only \"any\" is",
+            resolved.target_session_attrs.as_str()
+        )));
+    }
     if resolved.targets.is_empty() {
         return Err(Error::config("no host to connect to"));
     }
@@ -36,12 +42,17 @@ pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>
     for target in &resolved.targets {
         let attempt = connect_target(&resolved, target, tuning.clone());
         let result = match resolved.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, attempt).await.unwrap_or_else(|_| {
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("timed out after {limit:?} connecting to {}", describe(target)),
-                ))
-            }),
+            Some(limit) => tokio::time::timeout(limit, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "timed out after {limit:?} connecting to {}",
+                            describe(target)
+                        ),
+                    ))
+                }),
             None => attempt.await,
         };
         match result {
@@ -110,7 +121,10 @@ async fn open_socket(target: &Target) -> Result<(Socket, CancelAddr)> {
                 }
             }
             Err(fail(last.unwrap_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, "the host name resolved to no address")
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the host name resolved to no address",
+                )
             })))
         }
     }
@@ -139,7 +153,11 @@ async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) ->
 
     let mut key = None;
     loop {
-        match conn.next_sync_message().await.map_err(|e| connect_error(target, e))? {
+        match conn
+            .next_sync_message()
+            .await
+            .map_err(|e| connect_error(target, e))?
+        {
             Message::BackendKeyData { pid, secret } => key = Some((pid, secret)),
             Message::ReadyForQuery(status) => {
                 conn.tx_status = status;
@@ -165,7 +183,10 @@ fn connect_error(target: &Target, e: Error) -> Error {
     if e.kind() == ErrorKind::Closed {
         return Error::new(
             ErrorKind::Connect,
-            format!("the server at {} closed the connection during startup", describe(target)),
+            format!(
+                "the server at {} closed the connection during startup",
+                describe(target)
+            ),
         );
     }
     e
@@ -252,7 +273,11 @@ async fn authenticate(conn: &mut Conn, user: &str, password: Option<&str>) -> Re
                 let nonce = base64::engine::general_purpose::STANDARD.encode(raw);
                 // Without TLS there is no channel to bind to: `n` says the client cannot bind.
                 let client = ScramSha256::new("", password, &nonce, ChannelBinding::Unsupported);
-                frontend::sasl_initial_response(&mut conn.wbuf, auth::SCRAM_SHA_256, &client.client_first())?;
+                frontend::sasl_initial_response(
+                    &mut conn.wbuf,
+                    auth::SCRAM_SHA_256,
+                    &client.client_first(),
+                )?;
                 scram = Some(client);
             }
             Authentication::SaslContinue(data) => {

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -17,36 +16,13 @@ pub use cancel::CancelToken;
 pub(crate) use connect::connect;
 pub(crate) use socket::Socket;
 
+pub(crate) use crate::config::Tuning;
 use crate::error::{DbError, Error, Result};
 use crate::proto::backend::{self, Message, Notification};
 
-/// Settings that shape how a connection reads and recovers; see [`Config`](crate::Config).
-#[derive(Debug, Clone)]
-pub(crate) struct Tuning {
-    /// Bytes asked of each socket read; also the buffer size a connection returns to after a
-    /// large message.
-    pub(crate) read_buffer_size: usize,
-    /// The largest backend message accepted.
-    pub(crate) max_message_size: usize,
-    /// After an early drop, the most bytes read while waiting for ReadyForQuery.
-    pub(crate) drain_max_bytes: u64,
-    /// After an early drop, the longest wait for ReadyForQuery.
-    pub(crate) drain_timeout: Duration,
-    /// Ask for the binary result format (jsonb: a version byte and the text).
-    pub(crate) binary_results: bool,
-}
-
-impl Default for Tuning {
-    fn default() -> Tuning {
-        Tuning {
-            read_buffer_size: 256 * 1024,
-            max_message_size: 1 << 30,
-            drain_max_bytes: 64 << 20,
-            drain_timeout: Duration::from_secs(5),
-            binary_results: true,
-        }
-    }
-}
+/// Server parameters (ParameterStatus), shared with the client so they can be read while a
+/// stream or a recovery holds the connection.
+pub(crate) type Params = Arc<std::sync::Mutex<HashMap<String, String>>>;
 
 /// A callback for notices.
 pub(crate) type NoticeHandler = Arc<dyn Fn(&DbError) + Send + Sync>;
@@ -60,7 +36,7 @@ pub(crate) struct Conn {
     pub(crate) wbuf: BytesMut,
     pub(crate) tuning: Tuning,
     pub(crate) cancel: Option<CancelToken>,
-    pub(crate) params: HashMap<String, String>,
+    pub(crate) params: Params,
     pub(crate) on_notice: Option<NoticeHandler>,
     pub(crate) on_notification: Option<NotificationHandler>,
     /// Transaction status from the last ReadyForQuery (`I`, `T` or `E`).
@@ -79,7 +55,7 @@ impl Conn {
             wbuf: BytesMut::with_capacity(1024),
             tuning,
             cancel: None,
-            params: HashMap::new(),
+            params: Params::default(),
             on_notice: None,
             on_notification: None,
             tx_status: b'I',
@@ -107,9 +83,19 @@ impl Conn {
             // Give back what a large message made us allocate.
             self.rbuf = BytesMut::with_capacity(self.tuning.read_buffer_size);
         }
-        let spare = self.rbuf.capacity() - self.rbuf.len();
-        if spare < want || spare < self.tuning.read_buffer_size / 2 {
-            self.rbuf.reserve(want.max(self.tuning.read_buffer_size));
+        let len = self.rbuf.len();
+        let spare = self.rbuf.capacity() - len;
+        let min_spare = if want > 0 {
+            want
+        } else {
+            self.tuning.read_buffer_size / 2
+        };
+        if spare < min_spare {
+            // Ask for exactly the read size in all: once the rows handed out are dropped,
+            // `reserve` moves the partial message to the front of the same allocation
+            // instead of growing it.
+            self.rbuf
+                .reserve(want.max(self.tuning.read_buffer_size.saturating_sub(len)));
         }
         self.buffer_high_water = self.buffer_high_water.max(self.rbuf.capacity());
         let n = ready!(tokio_util::io::poll_read_buf(
@@ -162,13 +148,18 @@ impl Conn {
                 None
             }
             Message::ParameterStatus { name, value } => {
-                self.params.insert(name, value);
+                self.params
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name, value);
                 None
             }
             Message::NotificationResponse(n) => {
                 match &self.on_notification {
                     Some(f) => f(&n),
-                    None => tracing::debug!(channel = %n.channel, pid = n.pid, payload = %n.payload, "notification"),
+                    None => {
+                        tracing::debug!(channel = %n.channel, pid = n.pid, payload = %n.payload, "notification")
+                    }
                 }
                 None
             }
@@ -259,7 +250,11 @@ impl Conn {
 
 fn log_notice(notice: &DbError) {
     match notice.severity() {
-        "WARNING" => tracing::warn!(target: "jsonwire::notice", code = notice.code(), "{}", notice.message()),
-        _ => tracing::info!(target: "jsonwire::notice", code = notice.code(), severity = notice.severity(), "{}", notice.message()),
+        "WARNING" => {
+            tracing::warn!(target: "jsonwire::notice", code = notice.code(), "{}", notice.message())
+        }
+        _ => {
+            tracing::info!(target: "jsonwire::notice", code = notice.code(), severity = notice.severity(), "{}", notice.message())
+        }
     }
 }
