@@ -48,3 +48,23 @@ pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};
 pub use proto::backend::Notification;
 pub use stream::{JsonStream, RawStream, Stats};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    /// Streams and clients move between tasks; errors go into `anyhow` and friends.
+    #[test]
+    fn public_types_are_send_and_errors_are_sync() {
+        send::<Client>();
+        send::<RawStream<'static>>();
+        send::<JsonStream<'static, serde_json::Value>>();
+        send::<Query<'static>>();
+        send_sync::<Error>();
+        send_sync::<CancelToken>();
+        send_sync::<Config>();
+    }
+}
