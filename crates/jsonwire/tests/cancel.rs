@@ -138,3 +138,22 @@ async fn a_paused_consumer_pauses_the_server_and_buffers_stay_bounded() {
     assert!(stats.buffer_high_water <= 128 * 1024, "{stats:?}");
     rows.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_drain_limits_the_connection_is_closed_instead() {
+    let mut config = jsonwire::Config::parse(&common::server().url()).unwrap();
+    // A cancel still stops the server, but the bytes already in flight exceed the limit.
+    config.drain_limits(1024, Duration::from_secs(5));
+    let mut c = jsonwire::Client::connect_with(&config).await.unwrap();
+    let pid = c.backend_pid().unwrap();
+    let mut rows = c.sql(ENDLESS, NO_PARAMS).stream_raw().await.unwrap();
+    for _ in 0..10 {
+        rows.try_next().await.unwrap().unwrap();
+    }
+    drop(rows);
+    let err = c.sql("SELECT '1'::jsonb", NO_PARAMS).stream_raw().await.unwrap_err();
+    assert_eq!(err.kind(), jsonwire::ErrorKind::Closed, "{err}");
+    assert!(c.is_closed());
+    let gone = blocking(move || wait_until(Duration::from_secs(5), || activity(pid).is_empty())).await;
+    assert!(gone, "backend survived: {}", blocking(move || activity(pid)).await);
+}

@@ -424,3 +424,25 @@ async fn chunks_hand_out_buffered_rows_together_within_limits() {
     assert!(biggest > 1, "rows were never handed out together");
     assert!(chunks < total, "{chunks} chunks for {total} rows");
 }
+
+#[tokio::test]
+async fn the_first_row_is_handed_out_as_soon_as_it_arrives() {
+    let mut c = client().await;
+    // The server flushes its 8 KB send buffer whenever it fills: the first rows reach the
+    // client at once, then the last row takes two seconds more.
+    let mut rows = c
+        .sql(
+            "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 1000), 's', CASE WHEN i = 101 THEN pg_sleep(2)::text END) \
+             FROM (SELECT generate_series(1, 101) AS i) s",
+            NO_PARAMS,
+        )
+        .stream_raw()
+        .await
+        .unwrap();
+    rows.try_next().await.unwrap().unwrap();
+    let first = rows.stats().time_to_first_row.unwrap();
+    while rows.try_next().await.unwrap().is_some() {}
+    let total = rows.stats().elapsed;
+    assert!(total >= std::time::Duration::from_secs(2), "{total:?}");
+    assert!(first < std::time::Duration::from_secs(1), "first row after {first:?}");
+}
