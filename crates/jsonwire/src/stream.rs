@@ -149,13 +149,10 @@ async fn restore(client: &mut Client, conn: Box<Conn>, completed: bool) {
 }
 
 fn unexpected(msg: &Message) -> Error {
-    let name = format!("{msg:?}");
-    let name = name
-        .split(['(', ' ', '{'])
-        .next()
-        .unwrap_or("message")
-        .to_owned();
-    Error::protocol(format!("unexpected {name} while reading query results"))
+    Error::protocol(format!(
+        "unexpected {} while reading query results",
+        msg.name()
+    ))
 }
 
 /// Checks for exactly one json or jsonb column; returns whether values carry the jsonb

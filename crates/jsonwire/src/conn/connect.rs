@@ -202,9 +202,7 @@ fn startup_error(db: crate::DbError) -> Error {
 }
 
 fn unexpected(msg: &Message, when: &str) -> Error {
-    let name = format!("{msg:?}");
-    let name = name.split(['(', ' ', '{']).next().unwrap_or("message");
-    Error::protocol(format!("unexpected {name} {when}"))
+    Error::protocol(format!("unexpected {} {when}", msg.name()))
 }
 
 fn need_password(password: Option<&str>) -> Result<&[u8]> {

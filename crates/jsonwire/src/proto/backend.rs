@@ -255,6 +255,30 @@ fn printable(tag: u8) -> char {
 }
 
 impl Message {
+    /// The message's name in the protocol documentation, for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Authentication(_) => "Authentication",
+            Message::BackendKeyData { .. } => "BackendKeyData",
+            Message::BindComplete => "BindComplete",
+            Message::CloseComplete => "CloseComplete",
+            Message::CommandComplete(_) => "CommandComplete",
+            Message::DataRow(_) => "DataRow",
+            Message::EmptyQueryResponse => "EmptyQueryResponse",
+            Message::ErrorResponse(_) => "ErrorResponse",
+            Message::NegotiateProtocolVersion { .. } => "NegotiateProtocolVersion",
+            Message::NoData => "NoData",
+            Message::NoticeResponse(_) => "NoticeResponse",
+            Message::NotificationResponse(_) => "NotificationResponse",
+            Message::ParameterDescription(_) => "ParameterDescription",
+            Message::ParameterStatus { .. } => "ParameterStatus",
+            Message::ParseComplete => "ParseComplete",
+            Message::PortalSuspended => "PortalSuspended",
+            Message::ReadyForQuery(_) => "ReadyForQuery",
+            Message::RowDescription(_) => "RowDescription",
+        }
+    }
+
     /// Decodes one message from the front of `buf`, removing it.
     ///
     /// Returns `Ok(None)` and leaves `buf` untouched when the message is incomplete.
