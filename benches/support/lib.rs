@@ -1,1 +1,24 @@
 //! Shared support code for the jsonwire benchmarks.
+//!
+//! The integration tier (`benches/integration.rs`, feature `bench-with-postgres`) is built from
+//! these modules:
+//!
+//! - [`server`]: the server measured against, with `setup.sql` loaded and checked;
+//! - [`dataset`]: the views, `bench_expected`, and the typed documents;
+//! - [`clients`]: one query through jsonwire or tokio-postgres, as their users write it;
+//! - [`raw_socket`]: the minimal reader that sets the server + socket limit;
+//! - [`measure`]: CPU, peak heap and the record of every iteration;
+//! - [`report`]: `summary.json` and `summary.md`.
+
+#[cfg(feature = "bench-with-postgres")]
+pub mod clients;
+#[cfg(feature = "bench-with-postgres")]
+pub mod dataset;
+#[cfg(feature = "bench-with-postgres")]
+pub mod measure;
+#[cfg(feature = "bench-with-postgres")]
+pub mod raw_socket;
+#[cfg(feature = "bench-with-postgres")]
+pub mod report;
+#[cfg(feature = "bench-with-postgres")]
+pub mod server;

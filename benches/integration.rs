@@ -1,0 +1,190 @@
+//! The integration tier of the jsonwire benchmarks: three clients against a real Postgres.
+//!
+//! `cargo bench --features bench-with-postgres --bench integration`; see BENCHMARKING.md.
+//!
+//! jsonwire (raw, `Value`, typed), tokio-postgres (`query_raw`: borrowed raw bytes, `Value`,
+//! `Json<T>`) and a raw-socket reader (the server + socket limit) read the same views side by
+//! side in one process and one run. Criterion times each benchmark; CPU, peak heap, time to
+//! first row, latency percentiles and spread are recorded around the same iterations, and the
+//! run ends by writing `target/jsonwire-bench/summary.{md,json}`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use criterion::Criterion;
+use jsonwire_benches::measure::Recorder;
+use jsonwire_benches::report::{self, Area};
+use jsonwire_benches::server::{report_dir, BenchServer};
+use peak_alloc::PeakAlloc;
+
+#[path = "integration/chunk.rs"]
+mod chunk;
+#[path = "integration/concurrency.rs"]
+mod concurrency;
+#[path = "integration/connect.rs"]
+mod connect;
+#[path = "integration/early_exit.rs"]
+mod early_exit;
+#[path = "integration/harness.rs"]
+mod harness;
+#[path = "integration/large.rs"]
+mod large;
+#[path = "integration/memory.rs"]
+mod memory;
+#[path = "integration/pushdown.rs"]
+mod pushdown;
+#[path = "integration/stability.rs"]
+mod stability;
+#[path = "integration/throughput.rs"]
+mod throughput;
+#[path = "integration/ttfr.rs"]
+mod ttfr;
+
+/// Counts every allocation, for the peak-heap figures.
+#[global_allocator]
+static HEAP: PeakAlloc = PeakAlloc;
+
+const AREAS: [Area; 10] = [
+    Area {
+        name: throughput::AREA,
+        title: "1. Throughput",
+        about: "Every client and mode reads the same views, 1K to 1M rows (~480 B each). \
+                The raw-socket reader is the limit of server + socket; on loopback the server \
+                (jsonb to text) is usually the bottleneck, so compare client CPU as well as time.",
+    },
+    Area {
+        name: ttfr::AREA,
+        title: "2. Time to first row",
+        about: "From asking for the query to holding its first row. Invariant: it does not grow \
+                with the result (1K vs 100K vs 1M); `slow` needs a top-N sort over 1M rows on \
+                the server before its first row.",
+    },
+    Area {
+        name: connect::AREA,
+        title: "3. Connection set-up",
+        about: "From nothing to ready for queries (the only timed connection). One row = one \
+                connection. SCRAM's cost is mostly PBKDF2 (4096 rounds) on both ends.",
+    },
+    Area {
+        name: memory::AREA,
+        title: "4. Memory",
+        about: "Peak heap while streaming. Invariant: jsonwire's peak follows its read buffer, \
+                not the result size (10K and 1M rows peak the same).",
+    },
+    Area {
+        name: chunk::AREA,
+        title: "5. Chunk strategy",
+        about: "jsonwire per read-buffer size, per `next_chunk(max_rows, max_bytes)` limit, and \
+                binary vs text result format. The default read buffer (256 KiB) should sit on \
+                the knee of the CPU/throughput curve.",
+    },
+    Area {
+        name: pushdown::AREA,
+        title: "6. Predicate pushdown",
+        about: "SQL WHERE vs streaming all 100K rows of v_test_sel and filtering in Rust (parse \
+                to Value, check bucket). Invariant: pushdown cuts the bytes received in \
+                proportion to the selectivity (wire MB).",
+    },
+    Area {
+        name: stability::AREA,
+        title: "7. Stability",
+        about: "The same big stream repeated: the spread between runs is the noise floor of \
+                this machine for every other figure.",
+    },
+    Area {
+        name: large::AREA,
+        title: "8. Large documents",
+        about: "10 KB, 100 KB and 1 MB documents (TOASTed and compressed on the server), every \
+                client and mode.",
+    },
+    Area {
+        name: concurrency::AREA,
+        title: "9. Concurrency",
+        about: "Streams at once, one connection each, queries back to back on v_test_1k; \
+                elapsed = the whole batch; latency per query; errors = failed queries.",
+    },
+    Area {
+        name: early_exit::AREA,
+        title: "10. Early exit",
+        about: "A big stream dropped after 1,000 rows: time from the drop until a trivial query \
+                on the same connection completes. One row = one recovery.",
+    },
+];
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let args: Vec<String> = std::env::args().collect();
+    let quick = std::env::var("JSONWIRE_BENCH_QUICK").is_ok_and(|v| v == "1")
+        || args.iter().any(|a| a == "--quick");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let server = match BenchServer::start(&workspace.join("setup.sql")) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("integration benchmarks cannot run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("integration benchmarks cannot run: no tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = harness::Ctx {
+        rt,
+        server,
+        rec: Recorder::new(),
+        quick,
+    };
+    let mut c = Criterion::default().configure_from_args();
+    let groups: [(&str, fn(&mut Criterion, &harness::Ctx)); 10] = [
+        (throughput::AREA, throughput::run),
+        (ttfr::AREA, ttfr::run),
+        (connect::AREA, connect::run),
+        (memory::AREA, memory::run),
+        (chunk::AREA, chunk::run),
+        (pushdown::AREA, pushdown::run),
+        (stability::AREA, stability::run),
+        (large::AREA, large::run),
+        (concurrency::AREA, concurrency::run),
+        (early_exit::AREA, early_exit::run),
+    ];
+    for (area, run) in groups {
+        let t = Instant::now();
+        run(&mut c, &ctx);
+        eprintln!("group {area}: {:.0} s", t.elapsed().as_secs_f64());
+    }
+    c.final_summary();
+
+    let command = format!(
+        "cargo bench --features bench-with-postgres --bench integration -- {}",
+        args.iter()
+            .skip(1)
+            .filter(|a| *a != "--bench")
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let report = report::build(
+        &ctx.rec,
+        &AREAS,
+        &ctx.server.version,
+        command.trim_end(),
+        started.elapsed().as_secs_f64(),
+    );
+    match report.write(&report_dir(workspace)) {
+        Ok((json, md)) => {
+            eprintln!("report: {} and {}", md.display(), json.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("the report could not be written: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

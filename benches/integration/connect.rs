@@ -1,0 +1,87 @@
+//! Group 3, connection set-up: from nothing to a connection ready for queries, over TCP and
+//! the unix socket, with trust and SCRAM-SHA-256 (the testkit's `jw_trust` and `jw_scram`
+//! roles), jsonwire against tokio-postgres, with the raw-socket reader's handshake (which uses
+//! jsonwire's protocol layer, blocking I/O and no runtime) as the floor.
+//!
+//! This is the only group whose timed window contains a connection. Closing is not timed.
+
+use criterion::{Criterion, Throughput};
+use jsonwire_benches::clients::TokioClient;
+use jsonwire_benches::measure::{metered, Key, Sample};
+use jsonwire_benches::raw_socket::RawSocket;
+use jsonwire_benches::report::RAW_SOCKET;
+
+use crate::harness::{bench, Ctx, Pace};
+
+/// The area of this group's rows.
+pub const AREA: &str = "connect";
+
+pub fn run(c: &mut Criterion, ctx: &Ctx) {
+    let s = &ctx.server;
+    let cases = [
+        ("tcp_trust", s.trust_url()),
+        ("unix_trust", s.trust_socket_url()),
+        ("tcp_scram", s.scram_url()),
+        ("unix_scram", s.scram_socket_url()),
+    ];
+    let mut g = ctx.group(c, &format!("{AREA}/setup"), Pace::Fast);
+    for (case, url) in cases {
+        let Some(url) = url else {
+            ctx.rec.note(
+                AREA,
+                format!(
+                    "{case}: skipped: the server has no such login (a JSONWIRE_BENCH_URL server \
+                     without the testkit's roles, or without a known unix socket)"
+                ),
+            );
+            continue;
+        };
+        if ctx.quick && case.starts_with("unix") {
+            continue;
+        }
+        for client in [RAW_SOCKET, "jsonwire", "tokio_postgres"] {
+            let key = Key::new(AREA, case, client);
+            let base = ctx.heap_base();
+            bench(
+                &mut g,
+                ctx,
+                key.clone(),
+                case,
+                Throughput::Elements(1),
+                || connect_once(ctx, &key, client, &url, base),
+            );
+        }
+    }
+    g.finish();
+}
+
+fn connect_once(ctx: &Ctx, key: &Key, client: &str, url: &str, base: u64) -> Sample {
+    let fail =
+        |e: &dyn std::fmt::Display| -> ! { panic!("{}: cannot connect to {url}: {e}", key.id()) };
+    let cost = match client {
+        RAW_SOCKET => {
+            let (conn, cost) = metered(base, || RawSocket::connect(url));
+            drop(conn.unwrap_or_else(|e| fail(&e)));
+            cost
+        }
+        "jsonwire" => {
+            let (conn, cost) = metered(base, || ctx.rt.block_on(jsonwire::Client::connect(url)));
+            let conn = conn.unwrap_or_else(|e| fail(&e));
+            ctx.rt.block_on(conn.close());
+            cost
+        }
+        _ => {
+            let (conn, cost) = metered(base, || ctx.rt.block_on(TokioClient::connect(url)));
+            let conn = conn.unwrap_or_else(|e| fail(&e));
+            ctx.rt.block_on(conn.close());
+            cost
+        }
+    };
+    Sample {
+        timed: cost.wall,
+        elapsed: cost.wall,
+        rows: 1,
+        ..Sample::default()
+    }
+    .with_cost(cost)
+}

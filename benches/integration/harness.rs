@@ -1,0 +1,289 @@
+//! What every group shares: the run's context, the criterion settings per kind of benchmark,
+//! and the loop that feeds criterion while recording each iteration.
+
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use jsonwire_benches::clients::{self, BenchError, Mode, Received, TokioClient};
+use jsonwire_benches::dataset::{Expected, Workload};
+use jsonwire_benches::measure::{heap_now, metered, Key, Recorder, Sample};
+use jsonwire_benches::raw_socket::{RawResult, RawSocket};
+use jsonwire_benches::report::RAW_SOCKET;
+use jsonwire_benches::server::BenchServer;
+use tokio::runtime::Runtime;
+
+/// The run's context.
+pub struct Ctx {
+    pub rt: Runtime,
+    pub server: BenchServer,
+    pub rec: Recorder,
+    /// Small sizes and few samples (`JSONWIRE_BENCH_QUICK=1` or criterion's `--quick`).
+    pub quick: bool,
+}
+
+/// How long one iteration of a group takes, which decides its criterion settings.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// Milliseconds: criterion's defaults, shortened.
+    Fast,
+    /// Around a second: flat sampling, the minimum of 10 samples.
+    Slow,
+}
+
+impl Ctx {
+    /// A benchmark group named `area/case` with settings for `pace`.
+    pub fn group<'c>(
+        &self,
+        c: &'c mut Criterion,
+        name: &str,
+        pace: Pace,
+    ) -> BenchmarkGroup<'c, WallTime> {
+        let mut g = c.benchmark_group(name);
+        match (pace, self.quick) {
+            (Pace::Fast, false) => {
+                g.sample_size(30)
+                    .warm_up_time(Duration::from_millis(500))
+                    .measurement_time(Duration::from_secs(3));
+            }
+            (Pace::Fast, true) => {
+                g.sample_size(10)
+                    .warm_up_time(Duration::from_millis(100))
+                    .measurement_time(Duration::from_millis(500));
+            }
+            (Pace::Slow, false) => {
+                g.sampling_mode(SamplingMode::Flat)
+                    .sample_size(10)
+                    .warm_up_time(Duration::from_millis(300))
+                    .measurement_time(Duration::from_secs(5));
+            }
+            (Pace::Slow, true) => {
+                g.sampling_mode(SamplingMode::Flat)
+                    .sample_size(10)
+                    .warm_up_time(Duration::from_millis(1))
+                    .measurement_time(Duration::from_millis(500));
+            }
+        }
+        g
+    }
+
+    /// What `w` must return.
+    pub fn expected(&self, w: &Workload) -> Expected {
+        self.server.expected.get(&w.expected_view())
+    }
+
+    /// Panics (ending the run) when a result does not match `bench_expected`. Byte totals are
+    /// compared when the client reported one: jsonb's binary form is a version byte and the
+    /// same text as `data::text`, so every client must see exactly `text_bytes`.
+    pub fn check(&self, key: &Key, want: Expected, rows: u64, bytes: Option<u64>) {
+        if rows != want.rows {
+            panic!(
+                "{}: received {rows} rows, bench_expected says {}; the run is void",
+                key.id(),
+                want.rows
+            );
+        }
+        if let Some(bytes) = bytes {
+            if bytes != want.bytes {
+                panic!(
+                    "{}: received {bytes} bytes of JSON, bench_expected says {}; the run is void",
+                    key.id(),
+                    want.bytes
+                );
+            }
+        }
+    }
+
+    /// The heap in use now: measure peaks above it before a client is connected.
+    pub fn heap_base(&self) -> u64 {
+        heap_now()
+    }
+
+    /// Connects jsonwire with `config`.
+    pub fn jsonwire(&self, config: &jsonwire::Config) -> jsonwire::Client {
+        self.rt
+            .block_on(jsonwire::Client::connect_with(config))
+            .unwrap_or_else(|e| panic!("jsonwire cannot connect: {e}"))
+    }
+
+    /// A jsonwire config for the main URL.
+    pub fn jsonwire_config(&self) -> jsonwire::Config {
+        jsonwire::Config::parse(self.server.url())
+            .unwrap_or_else(|e| panic!("jsonwire cannot read the server URL: {e}"))
+    }
+
+    /// Connects tokio-postgres.
+    pub fn tokio_postgres(&self) -> TokioClient {
+        self.rt
+            .block_on(TokioClient::connect(self.server.url()))
+            .unwrap_or_else(|e| panic!("tokio-postgres cannot connect: {e}"))
+    }
+
+    /// Connects the raw-socket reader.
+    pub fn raw_socket(&self) -> RawSocket {
+        RawSocket::connect(self.server.url())
+            .unwrap_or_else(|e| panic!("the raw-socket reader cannot connect: {e}"))
+    }
+}
+
+/// A whole-result sample from what a client received, checked against `want`.
+pub fn sample_from(
+    ctx: &Ctx,
+    key: &Key,
+    want: Expected,
+    got: Result<Received, BenchError>,
+) -> Sample {
+    let got = got.unwrap_or_else(|e| panic!("{}: {e}", key.id()));
+    ctx.check(key, want, got.rows, got.bytes);
+    Sample {
+        timed: got.elapsed,
+        elapsed: got.elapsed,
+        ttfr: got.ttfr,
+        rows: got.rows,
+        bytes: got.bytes.unwrap_or(want.bytes),
+        wire_bytes: got.wire_bytes,
+        round_trips: got.round_trips,
+        buffer_high_water: got.buffer_high_water,
+        ..Sample::default()
+    }
+}
+
+/// The same for the raw-socket reader.
+pub fn raw_received(got: std::io::Result<RawResult>) -> Result<Received, BenchError> {
+    let r = got?;
+    Ok(Received {
+        rows: r.rows,
+        bytes: Some(r.bytes),
+        ttfr: r.time_to_first_row,
+        elapsed: r.elapsed,
+        wire_bytes: Some(r.wire_bytes),
+        round_trips: Some(1),
+        buffer_high_water: None,
+    })
+}
+
+/// One benchmark: criterion times `iteration` (each returns its [`Sample`], whose `timed` is
+/// what criterion sees), and every sample is recorded under `key` for the report.
+pub fn bench(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    ctx: &Ctx,
+    key: Key,
+    param: &str,
+    throughput: Throughput,
+    mut iteration: impl FnMut() -> Sample,
+) {
+    g.throughput(throughput);
+    g.bench_function(BenchmarkId::new(key.client.clone(), param), |b| {
+        b.iter_custom(|iters| {
+            let mut samples = Vec::with_capacity(iters as usize);
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let s = iteration();
+                total += s.timed;
+                samples.push(s);
+            }
+            ctx.rec.add_call(&key, samples);
+            total
+        })
+    });
+}
+
+/// Runs `f` on the runtime, metered: its sample gets the CPU and peak heap of the call.
+pub fn metered_sample(heap_base: u64, f: impl FnOnce() -> Sample) -> Sample {
+    let (sample, cost) = metered(heap_base, f);
+    sample.with_cost(cost)
+}
+
+/// A client and how it consumes rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// The raw-socket reader: the limit.
+    RawSocket,
+    /// jsonwire in a mode.
+    Jsonwire(Mode),
+    /// tokio-postgres in a mode.
+    TokioPostgres(Mode),
+}
+
+impl Client {
+    /// Every client and mode, the limit first.
+    pub const ALL: [Client; 7] = [
+        Client::RawSocket,
+        Client::Jsonwire(Mode::Raw),
+        Client::Jsonwire(Mode::Value),
+        Client::Jsonwire(Mode::Typed),
+        Client::TokioPostgres(Mode::Raw),
+        Client::TokioPostgres(Mode::Value),
+        Client::TokioPostgres(Mode::Typed),
+    ];
+
+    /// `raw_socket`, `jsonwire_value`, `tokio_postgres_raw`, …
+    pub fn name(self) -> String {
+        match self {
+            Client::RawSocket => RAW_SOCKET.to_owned(),
+            Client::Jsonwire(m) => format!("jsonwire_{}", m.name()),
+            Client::TokioPostgres(m) => format!("tokio_postgres_{}", m.name()),
+        }
+    }
+}
+
+/// Benchmarks `client` streaming all of `w` (a fresh connection, set up outside the timed
+/// window), with `config` for jsonwire. `large` picks the large-document struct for typed rows.
+#[allow(clippy::too_many_arguments)]
+pub fn whole_result(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    ctx: &Ctx,
+    area: &str,
+    case: &str,
+    client: Client,
+    w: Workload,
+    large: bool,
+    config: Option<&jsonwire::Config>,
+) {
+    let key = Key::new(area, case, &client.name());
+    let want = ctx.expected(&w);
+    let throughput = Throughput::Elements(want.rows);
+    let base = ctx.heap_base();
+    match client {
+        Client::RawSocket => {
+            let mut conn = ctx.raw_socket();
+            let sql = w.sql();
+            let params = w.params();
+            let params: Vec<&str> = params.iter().map(String::as_str).collect();
+            bench(g, ctx, key.clone(), case, throughput, || {
+                metered_sample(base, || {
+                    sample_from(ctx, &key, want, raw_received(conn.query(&sql, &params)))
+                })
+            });
+        }
+        Client::Jsonwire(mode) => {
+            let config = config.cloned().unwrap_or_else(|| ctx.jsonwire_config());
+            let mut conn = ctx.jsonwire(&config);
+            bench(g, ctx, key.clone(), case, throughput, || {
+                metered_sample(base, || {
+                    let got = ctx
+                        .rt
+                        .block_on(clients::jsonwire(&mut conn, &w, mode, large));
+                    sample_from(ctx, &key, want, got)
+                })
+            });
+            ctx.rt.block_on(conn.close());
+        }
+        Client::TokioPostgres(mode) => {
+            let conn = ctx.tokio_postgres();
+            bench(g, ctx, key.clone(), case, throughput, || {
+                metered_sample(base, || {
+                    let got = ctx.rt.block_on(clients::tokio_postgres(
+                        &conn.client,
+                        &w,
+                        mode,
+                        large,
+                        None,
+                    ));
+                    sample_from(ctx, &key, want, got)
+                })
+            });
+            ctx.rt.block_on(conn.close());
+        }
+    }
+}

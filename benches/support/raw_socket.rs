@@ -1,0 +1,391 @@
+//! The physical limit: a minimal reader that asks for the same result as jsonwire and throws the
+//! rows away.
+//!
+//! It sends the same `Parse`/`Bind` (binary results)/`Describe`/`Execute`/`Sync` as jsonwire in
+//! one write, reads the socket in 1 MiB blocks with blocking reads, and frames the response with
+//! nothing but the header: type byte, length, skip. A `DataRow` is counted and its value length
+//! read (to check the byte total against `bench_expected`); nothing is copied, decoded or
+//! allocated per row. What this reader achieves is what the server and the socket can deliver,
+//! the denominator of every ratio in the report.
+//!
+//! The handshake (not measured) uses jsonwire's sans-IO protocol layer, so trust, cleartext,
+//! MD5 and SCRAM logins all work.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use jsonwire::proto::auth::{self, ChannelBinding, ScramSha256};
+use jsonwire::proto::backend::{Authentication, Message};
+use jsonwire::proto::frontend;
+
+/// Bytes asked of each `read`.
+pub const BLOCK: usize = 1 << 20;
+
+/// What one query delivered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawResult {
+    /// `DataRow`s received before the stop (all of them without one).
+    pub rows: u64,
+    /// JSON text bytes in those rows (the jsonb version byte excluded).
+    pub bytes: u64,
+    /// Bytes read from the socket, framing included.
+    pub wire_bytes: u64,
+    /// From the write of the query to the first `DataRow` header.
+    pub time_to_first_row: Option<Duration>,
+    /// From the write of the query to `ReadyForQuery`.
+    pub elapsed: Duration,
+}
+
+enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.read(buf),
+            Sock::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.write_all(buf),
+            Sock::Unix(s) => s.write_all(buf),
+        }
+    }
+}
+
+/// Where to connect, from a jsonwire connection string.
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    password: Option<String>,
+    dbname: String,
+}
+
+impl Target {
+    fn open(&self) -> io::Result<Sock> {
+        if self.host.starts_with('/') {
+            let path = format!("{}/.s.PGSQL.{}", self.host, self.port);
+            Ok(Sock::Unix(UnixStream::connect(path)?))
+        } else {
+            let s = TcpStream::connect((self.host.as_str(), self.port))?;
+            s.set_nodelay(true)?;
+            Ok(Sock::Tcp(s))
+        }
+    }
+}
+
+/// One authenticated connection.
+pub struct RawSocket {
+    target: Target,
+    sock: Sock,
+    buf: Vec<u8>,
+    backend_key: Option<(i32, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RawSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSocket")
+            .field("host", &self.target.host)
+            .field("port", &self.target.port)
+            .finish_non_exhaustive()
+    }
+}
+
+fn protocol_error(what: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.into())
+}
+
+fn jw_error(e: jsonwire::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl RawSocket {
+    /// Connects and logs in with a `postgres://` URL or `key=value` string (first host only).
+    ///
+    /// # Errors
+    /// An unreadable string, a refused connection, or a failed login.
+    pub fn connect(conninfo: &str) -> io::Result<RawSocket> {
+        let config = jsonwire::Config::parse(conninfo).map_err(jw_error)?;
+        let target = Target {
+            host: config
+                .get_hosts()
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            user: config.get_user().unwrap_or("postgres").to_owned(),
+            password: config.get_password().map(str::to_owned),
+            dbname: config
+                .get_dbname()
+                .or(config.get_user())
+                .unwrap_or("postgres")
+                .to_owned(),
+        };
+        let sock = target.open()?;
+        let mut conn = RawSocket {
+            target,
+            sock,
+            buf: vec![0; BLOCK],
+            backend_key: None,
+        };
+        conn.startup()?;
+        Ok(conn)
+    }
+
+    fn send(&mut self, msg: &BytesMut) -> io::Result<()> {
+        self.sock.write_all(msg)
+    }
+
+    /// Reads whole messages with jsonwire's decoder; only for the handshake.
+    fn handshake_message(&mut self, pending: &mut BytesMut) -> io::Result<Message> {
+        loop {
+            if let Some(msg) = Message::parse(pending, 1 << 30).map_err(jw_error)? {
+                return Ok(msg);
+            }
+            let n = self.sock.read(&mut self.buf)?;
+            if n == 0 {
+                return Err(protocol_error("the server closed the connection"));
+            }
+            pending.extend_from_slice(&self.buf[..n]);
+        }
+    }
+
+    fn startup(&mut self) -> io::Result<()> {
+        let mut out = BytesMut::new();
+        let (user, dbname) = (self.target.user.clone(), self.target.dbname.clone());
+        frontend::startup(
+            &mut out,
+            &[
+                ("user", &user),
+                ("database", &dbname),
+                ("client_encoding", "UTF8"),
+                ("application_name", "jsonwire-bench-raw"),
+            ],
+        )
+        .map_err(jw_error)?;
+        self.send(&out)?;
+        let mut pending = BytesMut::new();
+        let mut scram = None;
+        let known_password = self.target.password.clone();
+        let password = || {
+            known_password
+                .clone()
+                .ok_or_else(|| protocol_error("the server asks for a password; put it in the URL"))
+        };
+        loop {
+            out.clear();
+            match self.handshake_message(&mut pending)? {
+                Message::Authentication(Authentication::Ok) => {}
+                Message::Authentication(Authentication::CleartextPassword) => {
+                    frontend::password(&mut out, password()?.as_bytes()).map_err(jw_error)?;
+                }
+                Message::Authentication(Authentication::Md5Password(salt)) => {
+                    let hashed = auth::md5_password(user.as_bytes(), password()?.as_bytes(), salt);
+                    frontend::password(&mut out, &hashed).map_err(jw_error)?;
+                }
+                Message::Authentication(Authentication::Sasl(_)) => {
+                    let nonce = format!("{:x}{:x}", std::process::id(), nanos());
+                    let s = ScramSha256::new(
+                        "",
+                        password()?.as_bytes(),
+                        &nonce,
+                        ChannelBinding::Unsupported,
+                    );
+                    frontend::sasl_initial_response(&mut out, "SCRAM-SHA-256", &s.client_first())
+                        .map_err(jw_error)?;
+                    scram = Some(s);
+                }
+                Message::Authentication(Authentication::SaslContinue(data)) => {
+                    let s = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol_error("SASL continue without SASL"))?;
+                    let reply = s.handle_server_first(&data).map_err(jw_error)?;
+                    frontend::sasl_response(&mut out, &reply).map_err(jw_error)?;
+                }
+                Message::Authentication(Authentication::SaslFinal(data)) => {
+                    let s = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol_error("SASL final without SASL"))?;
+                    s.verify_server_final(&data).map_err(jw_error)?;
+                }
+                Message::Authentication(other) => {
+                    return Err(protocol_error(format!(
+                        "unsupported authentication request {other:?}"
+                    )))
+                }
+                Message::BackendKeyData { pid, secret } => {
+                    self.backend_key = Some((pid, secret.to_vec()));
+                }
+                Message::ErrorResponse(e) => return Err(protocol_error(e.to_string())),
+                Message::ReadyForQuery(_) => return Ok(()),
+                _ => {}
+            }
+            if !out.is_empty() {
+                self.send(&out)?;
+            }
+        }
+    }
+
+    /// Sends a CancelRequest for this connection's backend on a new connection.
+    fn cancel(&self) -> io::Result<()> {
+        let Some((pid, secret)) = &self.backend_key else {
+            return Ok(());
+        };
+        let mut out = BytesMut::new();
+        frontend::cancel_request(&mut out, *pid, secret);
+        let mut sock = self.target.open()?;
+        sock.write_all(&out)?;
+        // The server closes the connection once it has read the request.
+        let mut byte = [0u8; 1];
+        let _ = sock.read(&mut byte);
+        Ok(())
+    }
+
+    /// Runs `sql` with text parameters, reading the whole result.
+    ///
+    /// # Errors
+    /// A server error, or the connection failing.
+    pub fn query(&mut self, sql: &str, params: &[&str]) -> io::Result<RawResult> {
+        self.run(sql, params, None)
+    }
+
+    /// Runs `sql` and stops after `stop_after` rows: cancels the query and discards the rest
+    /// (the discarded rows are not counted; `elapsed` ends at the stop).
+    ///
+    /// # Errors
+    /// A server error other than the cancel, or the connection failing.
+    pub fn query_until(
+        &mut self,
+        sql: &str,
+        params: &[&str],
+        stop_after: u64,
+    ) -> io::Result<RawResult> {
+        self.run(sql, params, Some(stop_after.max(1)))
+    }
+
+    fn run(
+        &mut self,
+        sql: &str,
+        params: &[&str],
+        stop_after: Option<u64>,
+    ) -> io::Result<RawResult> {
+        let mut out = BytesMut::with_capacity(256);
+        frontend::parse(&mut out, "", sql)
+            .and_then(|()| {
+                let values = params.iter().map(|p| Some(p.as_bytes()));
+                frontend::bind(&mut out, "", "", values, 1)
+            })
+            .and_then(|()| frontend::describe(&mut out, b'P', ""))
+            .and_then(|()| frontend::execute(&mut out, "", 0))
+            .map_err(jw_error)?;
+        frontend::sync(&mut out);
+
+        let mut result = RawResult::default();
+        let started = Instant::now();
+        self.send(&out)?;
+        let mut stopped = false;
+        let mut error: Option<String> = None;
+        let (mut start, mut end, mut skip) = (0usize, 0usize, 0usize);
+        loop {
+            if start == end {
+                (start, end) = (0, 0);
+            } else if self.buf.len() - end < BLOCK / 4 {
+                self.buf.copy_within(start..end, 0);
+                (start, end) = (0, end - start);
+            }
+            let n = self.sock.read(&mut self.buf[end..])?;
+            if n == 0 {
+                return Err(protocol_error("the server closed the connection"));
+            }
+            result.wire_bytes += n as u64;
+            end += n;
+            let take = skip.min(end - start);
+            start += take;
+            skip -= take;
+            while end - start >= 5 {
+                let b = &self.buf[start..end];
+                let total = 1 + u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize;
+                if b[0] == b'D' {
+                    if b.len() < 11 {
+                        break;
+                    }
+                    if !stopped {
+                        let len = i32::from_be_bytes([b[7], b[8], b[9], b[10]]);
+                        result.rows += 1;
+                        result.bytes += u64::try_from(len - 1).unwrap_or(0);
+                        if result.rows == 1 {
+                            result.time_to_first_row = Some(started.elapsed());
+                        }
+                        if stop_after == Some(result.rows) {
+                            result.elapsed = started.elapsed();
+                            stopped = true;
+                            self.cancel()?;
+                        }
+                    }
+                    if total > b.len() {
+                        skip = total - b.len();
+                        start = end;
+                        break;
+                    }
+                    start += total;
+                    continue;
+                }
+                if total > b.len() {
+                    if total > self.buf.len() {
+                        self.buf.resize(total, 0);
+                    }
+                    break;
+                }
+                match b[0] {
+                    b'E' => error = Some(error_message(&b[5..total])),
+                    b'Z' => {
+                        if !stopped {
+                            result.elapsed = started.elapsed();
+                        }
+                        return match error {
+                            Some(e) if !(stopped && e.contains("57014")) => {
+                                Err(protocol_error(format!("{sql}: {e}")))
+                            }
+                            _ => Ok(result),
+                        };
+                    }
+                    _ => {}
+                }
+                start += total;
+            }
+        }
+    }
+}
+
+/// `SQLSTATE: message` from an ErrorResponse body.
+fn error_message(body: &[u8]) -> String {
+    let (mut code, mut message) = ("", "");
+    for field in body.split(|&b| b == 0) {
+        let Some((&kind, value)) = field.split_first() else {
+            continue;
+        };
+        let value = std::str::from_utf8(value).unwrap_or("?");
+        match kind {
+            b'C' => code = value,
+            b'M' => message = value,
+            _ => {}
+        }
+    }
+    format!("{code}: {message}")
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}

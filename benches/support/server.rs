@@ -1,0 +1,251 @@
+//! The server the integration tier measures against, with the dataset loaded and checked.
+//!
+//! Without `JSONWIRE_BENCH_URL` a throw-away cluster is started with the testkit (settings
+//! below), `setup.sql` is loaded into it, and it is removed when the run ends. With
+//! `JSONWIRE_BENCH_URL` that server is used, and `setup.sql` is loaded there only when a view
+//! is missing. Either way every view's `count(*)` is compared with `bench_expected` before
+//! anything is measured.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use jsonwire_testkit::{PgServer, Role};
+
+use crate::clients::{BenchError, TokioClient};
+use crate::dataset::{Expected, ExpectedTable, VIEWS};
+
+/// The environment variable naming a server to measure instead of a throw-away one.
+pub const BENCH_URL_VAR: &str = "JSONWIRE_BENCH_URL";
+
+/// Settings of the throw-away cluster: the whole dataset (~710 MB) fits in shared buffers,
+/// room for the concurrency group's 100 connections per client, durability off (nothing here
+/// must survive), no JIT (its compile time would land in the first-row latency of the big
+/// views; it is server work either way), and a WAL setup that makes the bulk load cheap.
+pub const SETTINGS: [(&str, &str); 8] = [
+    ("shared_buffers", "1GB"),
+    ("max_connections", "250"),
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("jit", "off"),
+    ("wal_level", "minimal"),
+    ("max_wal_senders", "0"),
+    ("max_wal_size", "4GB"),
+];
+
+/// The server, its URLs and the expected results.
+#[derive(Debug)]
+pub struct BenchServer {
+    server: PgServer,
+    url: String,
+    /// `SELECT version()`.
+    pub version: String,
+    /// `bench_expected`, checked against the views' real row counts.
+    pub expected: ExpectedTable,
+}
+
+impl BenchServer {
+    /// Starts (or finds) the server, loads the dataset if needed and checks it.
+    ///
+    /// Call this before any other thread is started: it sets the testkit's environment.
+    ///
+    /// # Errors
+    /// Why the benchmarks cannot run: no Postgres binaries, a server that does not start, a
+    /// failed load, or a dataset that does not match `bench_expected`.
+    pub fn start(setup_sql: &Path) -> Result<BenchServer, BenchError> {
+        let t0 = Instant::now();
+        let external = std::env::var(BENCH_URL_VAR)
+            .ok()
+            .filter(|u| !u.trim().is_empty());
+        // The testkit reads JSONWIRE_TEST_URL; the benchmarks answer to their own variable only.
+        match &external {
+            Some(url) => std::env::set_var(jsonwire_testkit::TEST_URL_VAR, url),
+            None => std::env::remove_var(jsonwire_testkit::TEST_URL_VAR),
+        }
+        let mut builder = PgServer::builder();
+        for (name, value) in SETTINGS {
+            builder = builder.setting(name, value);
+        }
+        let server = builder.start().map_err(|e| match &external {
+            Some(url) => format!("cannot use {BENCH_URL_VAR}={url}: {e}"),
+            None => format!(
+                "cannot start a throw-away Postgres (install Postgres, or set PG_BINDIR, or \
+                 point {BENCH_URL_VAR} at a server): {e}"
+            ),
+        })?;
+        let url = server.url();
+        eprintln!(
+            "bench server: {} ({:.1} s)",
+            if server.is_external() {
+                format!("{BENCH_URL_VAR}={url}")
+            } else {
+                format!("throw-away cluster at {url}")
+            },
+            t0.elapsed().as_secs_f64()
+        );
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (version, expected) = rt.block_on(check_dataset(&server, &url, setup_sql))?;
+        Ok(BenchServer {
+            server,
+            url,
+            version,
+            expected,
+        })
+    }
+}
+
+/// Loads `setup.sql` when a view or `bench_expected` is missing, then compares every view's
+/// `count(*)` with `bench_expected`. Returns the server version and the table.
+async fn check_dataset(
+    server: &PgServer,
+    url: &str,
+    setup_sql: &Path,
+) -> Result<(String, ExpectedTable), BenchError> {
+    let admin = TokioClient::connect(url).await?;
+    let present: i64 = admin
+        .client
+        .query_one(
+            "SELECT count(*) FROM pg_views WHERE viewname = ANY($1)",
+            &[&VIEWS.to_vec()],
+        )
+        .await?
+        .get(0);
+    let has_expected = admin
+        .client
+        .query_one("SELECT to_regclass('bench_expected') IS NOT NULL", &[])
+        .await?
+        .get::<_, bool>(0);
+    if present != VIEWS.len() as i64 || !has_expected {
+        let t = Instant::now();
+        eprintln!("bench server: loading {} ...", setup_sql.display());
+        server
+            .run_sql_file(setup_sql)
+            .map_err(|e| format!("loading {} failed: {e}", setup_sql.display()))?;
+        eprintln!(
+            "bench server: dataset loaded in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    } else {
+        eprintln!("bench server: dataset present, not reloaded");
+    }
+
+    let version: String = admin
+        .client
+        .query_one("SELECT version()", &[])
+        .await?
+        .get(0);
+    let t = Instant::now();
+    let mut views = Vec::new();
+    for row in admin
+        .client
+        .query(
+            "SELECT view, row_count, text_bytes FROM bench_expected ORDER BY view",
+            &[],
+        )
+        .await?
+    {
+        let view: String = row.get(0);
+        let rows: i64 = row.get(1);
+        let bytes: i64 = row.get(2);
+        let count: i64 = admin
+            .client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {}",
+                    jsonwire::sql::quote_identifier(&view)
+                ),
+                &[],
+            )
+            .await?
+            .get(0);
+        if count != rows {
+            return Err(format!(
+                "the dataset is not what setup.sql makes: {view} has {count} rows, \
+                     bench_expected says {rows}; reload setup.sql"
+            )
+            .into());
+        }
+        views.push((
+            view,
+            Expected {
+                rows: rows as u64,
+                bytes: bytes as u64,
+            },
+        ));
+    }
+    let expected = ExpectedTable::new(views);
+    for view in VIEWS {
+        expected.get(view);
+    }
+    eprintln!(
+        "bench server: {} views checked against bench_expected ({:.1} s); {version}",
+        VIEWS.len(),
+        t.elapsed().as_secs_f64()
+    );
+    admin.close().await;
+    Ok((version, expected))
+}
+
+impl BenchServer {
+    /// The superuser (or `JSONWIRE_BENCH_URL`) over TCP.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The superuser over the unix socket (throw-away cluster only).
+    pub fn socket_url(&self) -> Option<String> {
+        self.server.socket_url()
+    }
+
+    /// The SCRAM role over TCP (throw-away cluster, or a server with the testkit's roles).
+    pub fn scram_url(&self) -> Option<String> {
+        self.server.url_for(Role::Scram)
+    }
+
+    /// The trust role over TCP.
+    pub fn trust_url(&self) -> Option<String> {
+        self.server.url_for(Role::Trust)
+    }
+
+    /// The SCRAM role over the unix socket.
+    pub fn scram_socket_url(&self) -> Option<String> {
+        let role = Role::Scram;
+        Some(format!(
+            "{} user={} password={}",
+            self.socket_url()?.replace(" user=postgres", ""),
+            role.user(),
+            role.password()?
+        ))
+    }
+
+    /// The trust role over the unix socket.
+    pub fn trust_socket_url(&self) -> Option<String> {
+        Some(
+            self.socket_url()?
+                .replace(" user=postgres", &format!(" user={}", Role::Trust.user())),
+        )
+    }
+
+    /// Whether this is `JSONWIRE_BENCH_URL` rather than a throw-away cluster.
+    pub fn is_external(&self) -> bool {
+        self.server.is_external()
+    }
+}
+
+/// Where the report goes: `$CARGO_TARGET_DIR/jsonwire-bench`, else `target/jsonwire-bench` in
+/// the workspace.
+pub fn report_dir(workspace: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| {
+            if t.is_absolute() {
+                t
+            } else {
+                workspace.join(t)
+            }
+        })
+        .unwrap_or_else(|| workspace.join("target"));
+    target.join("jsonwire-bench")
+}
