@@ -14,7 +14,7 @@ use crate::rows::MAX_MESSAGE;
 
 fn db_error(msg: Message) -> DbError {
     match msg {
-        Message::ErrorResponse(db) => db,
+        Message::ErrorResponse(db) => *db,
         other => panic!("expected an ErrorResponse, got {other:?}"),
     }
 }

@@ -1,13 +1,11 @@
-//! The stream's row path, as `RawStream::poll_row` and `Conn::poll_fill` run it, on an
-//! in-memory read buffer instead of a socket.
-//!
-//! Both are private to jsonwire, so this mirrors them on the public sans-IO pieces
-//! (`Message::parse`, `DataRow::into_single_value`, `frame_len`); keep it in step with
-//! `crates/jsonwire/src/stream.rs` and `conn/mod.rs`.
+//! The stream's row path on an in-memory read buffer instead of a socket: jsonwire's own
+//! sans-IO pieces (`RowDecoder`, `reserve_read`), driven the way `RawStream` and the
+//! connection drive them.
 
-use bytes::{Buf, Bytes, BytesMut};
-use jsonwire::proto::backend::{frame_len, DataRow, Message};
-use jsonwire::proto::{JSONB_OID, JSONB_VERSION};
+use bytes::{Bytes, BytesMut};
+use jsonwire::proto::backend::Message;
+use jsonwire::proto::rows::{reserve_read, RowDecoder, RowEvent};
+use jsonwire::proto::JSONB_OID;
 
 /// The client's default `max_message_size`.
 pub const MAX_MESSAGE: usize = 1 << 30;
@@ -25,63 +23,48 @@ pub enum Next {
     NeedMore,
 }
 
-/// The next row in `buf`, skipping the messages around the rows as the stream does.
+/// Reads the messages before the rows (ParseComplete, BindComplete, RowDescription) and
+/// returns the decoder for the rows, or `None` if the buffer holds less than that.
 ///
 /// # Panics
 /// On anything but a well-formed single-jsonb-column response: the fixtures are, so a panic
 /// means the decoder broke.
-#[inline]
-pub fn next_row(buf: &mut BytesMut) -> Next {
+fn preamble(buf: &mut BytesMut) -> Option<RowDecoder> {
     loop {
-        let Some(msg) = Message::parse(buf, MAX_MESSAGE).expect("well-formed response") else {
-            return Next::NeedMore;
-        };
-        match msg {
-            Message::DataRow(row) => return Next::Row(jsonb_value(row)),
-            Message::ReadyForQuery(_) => return Next::Done,
+        match Message::parse(buf, MAX_MESSAGE).expect("well-formed response")? {
+            Message::ParseComplete | Message::BindComplete => {}
             Message::RowDescription(columns) => {
                 assert!(
                     matches!(&columns[..], [c] if c.type_oid == JSONB_OID && c.format == 1),
                     "expected one binary jsonb column: {columns:?}"
                 );
+                return Some(RowDecoder::for_columns(&columns, MAX_MESSAGE).expect("jsonb column"));
             }
-            Message::ParseComplete | Message::BindComplete | Message::CommandComplete(_) => {}
             other => panic!("unexpected message {other:?}"),
         }
     }
 }
 
-/// `RawStream::value` for binary jsonb: the single value, its version byte checked and
-/// removed.
+/// The next row in `buf`, as `RawStream::poll_row` takes it.
 #[inline]
-fn jsonb_value(row: DataRow) -> Bytes {
-    let mut v = row
-        .into_single_value()
-        .expect("one column")
-        .expect("not NULL");
-    assert_eq!(v.first(), Some(&JSONB_VERSION), "jsonb version byte");
-    v.advance(1);
-    v
+fn next_row(decoder: &mut RowDecoder, buf: &mut BytesMut) -> Next {
+    loop {
+        match decoder.next(buf).expect("well-formed rows") {
+            RowEvent::Row(v) => return Next::Row(v),
+            RowEvent::Done { error: None, .. } => return Next::Done,
+            RowEvent::Done { error: Some(e), .. } => panic!("server error in a fixture: {e}"),
+            RowEvent::Async(_) => {}
+            RowEvent::NeedMore => return Next::NeedMore,
+        }
+    }
 }
 
-/// `Conn::poll_fill` with the default read buffer size, where the socket has at most `chunk`
-/// bytes ready per read: reserves as the client does, then moves the next bytes of `src`
-/// into `buf`.
+/// The connection's fill step with the default read buffer size, where the socket has at most
+/// `chunk` bytes ready per read: reserves as the client does, then moves the next bytes of
+/// `src` into `buf`.
 pub fn fill(buf: &mut BytesMut, src: &mut &[u8], chunk: usize) {
     assert!(!src.is_empty(), "the response ended inside a message");
-    let want = match frame_len(buf, MAX_MESSAGE).expect("valid length") {
-        Some(total) if total > buf.len() => total - buf.len(),
-        _ => 0,
-    };
-    if buf.is_empty() && buf.capacity() > 4 * READ_BUFFER_SIZE {
-        *buf = BytesMut::with_capacity(READ_BUFFER_SIZE);
-    }
-    let len = buf.len();
-    let spare = buf.capacity() - len;
-    let min_spare = if want > 0 { want } else { READ_BUFFER_SIZE / 2 };
-    if spare < min_spare {
-        buf.reserve(want.max(READ_BUFFER_SIZE.saturating_sub(len)));
-    }
+    reserve_read(buf, READ_BUFFER_SIZE, MAX_MESSAGE).expect("valid length");
     let n = chunk.min(buf.capacity() - buf.len()).min(src.len());
     buf.extend_from_slice(&src[..n]);
     *src = &src[n..];
@@ -90,8 +73,9 @@ pub fn fill(buf: &mut BytesMut, src: &mut &[u8], chunk: usize) {
 /// Decodes every row of a response held whole in `buf`, handing each to `row`.
 #[inline]
 pub fn drain(buf: &mut BytesMut, mut row: impl FnMut(Bytes)) {
+    let mut decoder = preamble(buf).expect("a whole response");
     loop {
-        match next_row(buf) {
+        match next_row(&mut decoder, buf) {
             Next::Row(v) => row(v),
             Next::Done => return,
             Next::NeedMore => panic!("the response ended inside a message"),
@@ -105,6 +89,7 @@ pub struct Socket<'a> {
     src: &'a [u8],
     chunk: usize,
     buf: BytesMut,
+    decoder: Option<RowDecoder>,
     /// ReadyForQuery was read: the stream has ended.
     done: bool,
 }
@@ -115,6 +100,7 @@ impl<'a> Socket<'a> {
             src: wire,
             chunk,
             buf: BytesMut::with_capacity(READ_BUFFER_SIZE),
+            decoder: None,
             done: false,
         }
     }
@@ -127,7 +113,14 @@ impl<'a> Socket<'a> {
             return Next::Done;
         }
         loop {
-            match next_row(&mut self.buf) {
+            let Some(decoder) = self.decoder.as_mut() else {
+                self.decoder = preamble(&mut self.buf);
+                if self.decoder.is_none() {
+                    fill(&mut self.buf, &mut self.src, self.chunk);
+                }
+                continue;
+            };
+            match next_row(decoder, &mut self.buf) {
                 Next::NeedMore if may_read => fill(&mut self.buf, &mut self.src, self.chunk),
                 Next::Done => {
                     self.done = true;

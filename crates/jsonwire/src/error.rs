@@ -94,7 +94,7 @@ impl Error {
     }
 
     /// A server error; authentication failures (class 28) are reported with kind `Auth`.
-    pub(crate) fn db(db: DbError) -> Error {
+    pub(crate) fn db(db: Box<DbError>) -> Error {
         let kind = if db.code.starts_with("28") {
             ErrorKind::Auth
         } else {
@@ -103,7 +103,7 @@ impl Error {
         Error(Box::new(Inner {
             kind,
             message: String::new(),
-            db: Some(db),
+            db: Some(*db),
             row: None,
             source: None,
         }))

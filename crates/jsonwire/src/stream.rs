@@ -6,14 +6,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::client::{Client, Param, Slot};
 use crate::conn::Conn;
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::backend::{Column, DataRow, Message};
-use crate::proto::{frontend, JSONB_OID, JSONB_VERSION, JSON_OID};
+use crate::proto::backend::Message;
+use crate::proto::frontend;
+use crate::proto::rows::{RowDecoder, RowEvent};
 
 /// Figures about one stream, available at any time from [`RawStream::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,12 +47,7 @@ pub struct Stats {
 pub struct RawStream<'a> {
     slot: &'a mut Slot,
     conn: Option<Box<Conn>>,
-    /// Each value starts with the jsonb binary version byte, to be checked and removed.
-    jsonb_binary: bool,
-    /// CommandComplete or ErrorResponse arrived: no cancel is needed to end the query.
-    completed: bool,
-    /// A server error that ends the stream once every row before it was handed out.
-    error: Option<Error>,
+    decoder: RowDecoder,
     /// An error that arrived while a chunk was being filled, handed out next.
     deferred: Option<Error>,
     started: Instant,
@@ -99,8 +95,9 @@ pub(crate) async fn start<'a>(
         match msg {
             Message::ParseComplete | Message::BindComplete => {}
             Message::RowDescription(columns) => {
-                let jsonb_binary = match check_columns(&columns) {
-                    Ok(binary) => binary,
+                let decoder = match RowDecoder::for_columns(&columns, conn.tuning.max_message_size)
+                {
+                    Ok(decoder) => decoder,
                     Err(e) => {
                         restore(client, conn, false).await;
                         return Err(e);
@@ -109,9 +106,7 @@ pub(crate) async fn start<'a>(
                 return Ok(RawStream {
                     slot: &mut client.slot,
                     conn: Some(conn),
-                    jsonb_binary,
-                    completed: false,
-                    error: None,
+                    decoder,
                     deferred: None,
                     started,
                     wire_start,
@@ -155,67 +150,6 @@ fn unexpected(msg: &Message) -> Error {
     ))
 }
 
-/// Checks for exactly one json or jsonb column; returns whether values carry the jsonb
-/// binary version byte.
-fn check_columns(columns: &[Column]) -> Result<bool> {
-    match columns {
-        [c] if c.type_oid == JSONB_OID => Ok(c.format == 1),
-        [c] if c.type_oid == JSON_OID => Ok(false),
-        [c] => Err(Error::new(
-            ErrorKind::Column,
-            format!(
-                "column \"{}\" has type {}; expected json or jsonb (cast it, e.g. to_jsonb(...))",
-                c.name,
-                type_name(c.type_oid)
-            ),
-        )),
-        _ => {
-            let names: Vec<String> = columns
-                .iter()
-                .map(|c| format!("\"{}\" {}", c.name, type_name(c.type_oid)))
-                .collect();
-            Err(Error::new(
-                ErrorKind::Column,
-                format!(
-                    "the query returns {} columns ({}); expected exactly one json or jsonb column",
-                    columns.len(),
-                    names.join(", ")
-                ),
-            ))
-        }
-    }
-}
-
-fn type_name(oid: u32) -> String {
-    let name = match oid {
-        16 => "boolean",
-        17 => "bytea",
-        18 => "\"char\"",
-        19 => "name",
-        20 => "bigint",
-        21 => "smallint",
-        23 => "integer",
-        25 => "text",
-        26 => "oid",
-        114 => "json",
-        142 => "xml",
-        700 => "real",
-        701 => "double precision",
-        705 => "unknown",
-        1042 => "character",
-        1043 => "character varying",
-        1082 => "date",
-        1114 => "timestamp without time zone",
-        1184 => "timestamp with time zone",
-        1700 => "numeric",
-        2249 => "record",
-        2950 => "uuid",
-        3802 => "jsonb",
-        _ => return format!("with OID {oid}"),
-    };
-    name.to_owned()
-}
-
 impl<'a> RawStream<'a> {
     /// Figures about this stream so far.
     pub fn stats(&self) -> Stats {
@@ -256,7 +190,9 @@ impl<'a> RawStream<'a> {
             Some(Ok(row)) => row,
         };
         let mut bytes = first.len();
-        let mut rows = Vec::with_capacity(max_rows.clamp(1, 1024));
+        // Sized for what the byte limit lets through at this row size, not for max_rows.
+        let fits = max_bytes / bytes.max(1) + 1;
+        let mut rows = Vec::with_capacity(max_rows.min(fits).clamp(1, 1024));
         rows.push(first);
         // Only buffered rows are taken from here on: nothing waits, so no waker is needed.
         let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -290,7 +226,7 @@ impl<'a> RawStream<'a> {
                 Ok(())
             };
         };
-        match conn.recover(self.completed).await {
+        match conn.recover(self.decoder.completed()).await {
             Some(conn) => {
                 *self.slot = Slot::Ready(conn);
                 Ok(())
@@ -315,70 +251,36 @@ impl<'a> RawStream<'a> {
             let Some(conn) = self.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            let msg = match conn.try_parse() {
-                Ok(Some(msg)) => msg,
-                Ok(None) => {
+            match self.decoder.next(&mut conn.rbuf) {
+                Ok(RowEvent::Row(value)) => {
+                    if self.stats.rows == 0 {
+                        self.stats.time_to_first_row = Some(self.started.elapsed());
+                    }
+                    self.stats.rows += 1;
+                    self.stats.bytes += value.len() as u64;
+                    return Poll::Ready(Some(Ok(value)));
+                }
+                Ok(RowEvent::Async(msg)) => {
+                    conn.dispatch_async(msg);
+                }
+                Ok(RowEvent::Done { status, error }) => {
+                    conn.tx_status = status;
+                    self.finish();
+                    return Poll::Ready(error.map(|db| Err(Error::db(db))));
+                }
+                Ok(RowEvent::NeedMore) => {
                     if !may_read {
                         return Poll::Pending;
                     }
                     match conn.poll_fill(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(self.broken(e)))),
                     }
                 }
                 Err(e) => return Poll::Ready(Some(Err(self.broken(e)))),
-            };
-            match msg {
-                Message::DataRow(row) => {
-                    return Poll::Ready(Some(match self.value(row) {
-                        Ok(v) => Ok(v),
-                        Err(e) => Err(self.broken(e)),
-                    }))
-                }
-                Message::CommandComplete(_) => self.completed = true,
-                Message::ErrorResponse(db) => {
-                    self.completed = true;
-                    self.error = Some(Error::db(db));
-                }
-                Message::ReadyForQuery(status) => {
-                    conn.tx_status = status;
-                    self.finish();
-                    return Poll::Ready(self.error.take().map(Err));
-                }
-                other => {
-                    if let Some(other) = conn.dispatch_async(other) {
-                        return Poll::Ready(Some(Err(self.broken(unexpected(&other)))));
-                    }
-                }
             }
         }
-    }
-
-    #[inline]
-    fn value(&mut self, row: DataRow) -> Result<Bytes> {
-        let value = match row.into_single_value()? {
-            None => Bytes::from_static(b"null"),
-            Some(mut v) if self.jsonb_binary => {
-                match v.first() {
-                    Some(&JSONB_VERSION) => v.advance(1),
-                    Some(&other) => {
-                        return Err(Error::protocol(format!(
-                            "unsupported jsonb binary format version {other}"
-                        )))
-                    }
-                    None => return Err(Error::protocol("empty jsonb binary value")),
-                }
-                v
-            }
-            Some(v) => v,
-        };
-        if self.stats.rows == 0 {
-            self.stats.time_to_first_row = Some(self.started.elapsed());
-        }
-        self.stats.rows += 1;
-        self.stats.bytes += value.len() as u64;
-        Ok(value)
     }
 
     /// The response ended: the connection goes back to the client.
@@ -416,7 +318,7 @@ impl Drop for RawStream<'_> {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                let completed = self.completed;
+                let completed = self.decoder.completed();
                 runtime.spawn(async move {
                     let _ = tx.send(conn.recover(completed).await);
                 });

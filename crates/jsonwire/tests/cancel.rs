@@ -150,10 +150,27 @@ async fn past_the_drain_limits_the_connection_is_closed_instead() {
     for _ in 0..10 {
         rows.try_next().await.unwrap().unwrap();
     }
+    // Let the server fill the socket buffers: megabytes in flight when the drain starts.
+    let blocked = blocking(move || {
+        wait_until(Duration::from_secs(10), || {
+            activity(pid).starts_with("active|ClientWrite|")
+        })
+    })
+    .await;
+    assert!(blocked, "{}", blocking(move || activity(pid)).await);
     drop(rows);
-    let err = c.sql("SELECT '1'::jsonb", NO_PARAMS).stream_raw().await.unwrap_err();
+    let err = c
+        .sql("SELECT '1'::jsonb", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), jsonwire::ErrorKind::Closed, "{err}");
     assert!(c.is_closed());
-    let gone = blocking(move || wait_until(Duration::from_secs(5), || activity(pid).is_empty())).await;
-    assert!(gone, "backend survived: {}", blocking(move || activity(pid)).await);
+    let gone =
+        blocking(move || wait_until(Duration::from_secs(5), || activity(pid).is_empty())).await;
+    assert!(
+        gone,
+        "backend survived: {}",
+        blocking(move || activity(pid)).await
+    );
 }

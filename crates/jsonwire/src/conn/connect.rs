@@ -192,7 +192,7 @@ fn connect_error(target: &Target, e: Error) -> Error {
     e
 }
 
-fn startup_error(db: crate::DbError) -> Error {
+fn startup_error(db: Box<crate::DbError>) -> Error {
     let e = Error::db(db);
     if e.kind() == ErrorKind::Server {
         e.with_kind(ErrorKind::Connect)

@@ -18,7 +18,8 @@ pub(crate) use socket::Socket;
 
 pub(crate) use crate::config::Tuning;
 use crate::error::{DbError, Error, Result};
-use crate::proto::backend::{self, Message, Notification};
+use crate::proto::backend::{Message, Notification};
+use crate::proto::rows;
 
 /// Server parameters (ParameterStatus), shared with the client so they can be read while a
 /// stream or a recovery holds the connection.
@@ -75,28 +76,11 @@ impl Conn {
     /// When the message at the front of the buffer is known to be larger than the buffer,
     /// room for all of it is reserved first, so a 16 MB row takes one allocation.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let want = match backend::frame_len(&self.rbuf, self.tuning.max_message_size)? {
-            Some(total) if total > self.rbuf.len() => total - self.rbuf.len(),
-            _ => 0,
-        };
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.tuning.read_buffer_size {
-            // Give back what a large message made us allocate.
-            self.rbuf = BytesMut::with_capacity(self.tuning.read_buffer_size);
-        }
-        let len = self.rbuf.len();
-        let spare = self.rbuf.capacity() - len;
-        let min_spare = if want > 0 {
-            want
-        } else {
-            self.tuning.read_buffer_size / 2
-        };
-        if spare < min_spare {
-            // Ask for exactly the read size in all: once the rows handed out are dropped,
-            // `reserve` moves the partial message to the front of the same allocation
-            // instead of growing it.
-            self.rbuf
-                .reserve(want.max(self.tuning.read_buffer_size.saturating_sub(len)));
-        }
+        rows::reserve_read(
+            &mut self.rbuf,
+            self.tuning.read_buffer_size,
+            self.tuning.max_message_size,
+        )?;
         self.buffer_high_water = self.buffer_high_water.max(self.rbuf.capacity());
         let n = ready!(tokio_util::io::poll_read_buf(
             std::pin::Pin::new(&mut self.socket),
@@ -182,7 +166,7 @@ impl Conn {
     ///
     /// Returns the server error that ended the command, if any (the usual outcome after a
     /// cancel is SQLSTATE 57014).
-    pub(crate) async fn drain(&mut self) -> Result<Option<DbError>> {
+    pub(crate) async fn drain(&mut self) -> Result<Option<Box<DbError>>> {
         let limit = self.tuning.drain_max_bytes;
         let timeout = self.tuning.drain_timeout;
         let start = self.bytes_read;

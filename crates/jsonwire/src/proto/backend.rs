@@ -53,7 +53,7 @@ pub enum Message {
     /// The query string was empty.
     EmptyQueryResponse,
     /// An error; the current command is aborted.
-    ErrorResponse(DbError),
+    ErrorResponse(Box<DbError>),
     /// The server does not support the requested minor version or some protocol options.
     NegotiateProtocolVersion {
         /// Newest minor version the server supports.
@@ -64,7 +64,7 @@ pub enum Message {
     /// The statement or portal returns no rows.
     NoData,
     /// A notice (warning, info, …); never ends a command.
-    NoticeResponse(DbError),
+    NoticeResponse(Box<DbError>),
     /// A `NOTIFY` delivered to this session.
     NotificationResponse(Notification),
     /// Types of a prepared statement's parameters.
@@ -320,8 +320,8 @@ impl Message {
             tag::CLOSE_COMPLETE => Message::CloseComplete,
             tag::COMMAND_COMPLETE => Message::CommandComplete(r.cstr_bytes()?),
             tag::EMPTY_QUERY_RESPONSE => Message::EmptyQueryResponse,
-            tag::ERROR_RESPONSE => Message::ErrorResponse(r.fields()?),
-            tag::NOTICE_RESPONSE => Message::NoticeResponse(r.fields()?),
+            tag::ERROR_RESPONSE => Message::ErrorResponse(Box::new(r.fields()?)),
+            tag::NOTICE_RESPONSE => Message::NoticeResponse(Box::new(r.fields()?)),
             tag::NEGOTIATE_PROTOCOL_VERSION => {
                 let minor = r.i32()?;
                 let n = r.i32()?;

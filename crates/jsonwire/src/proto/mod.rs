@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod backend;
 pub mod frontend;
+pub mod rows;
 
 /// Type OID of `json`.
 pub const JSON_OID: u32 = 114;
