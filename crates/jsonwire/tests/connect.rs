@@ -424,33 +424,28 @@ async fn a_server_that_hangs_up_mid_stream_is_a_closed_error() {
 }
 
 #[tokio::test]
-async fn trust_still_refuses_a_role_that_does_not_exist() {
+async fn startup_errors_keep_their_sqlstate() {
     let s = server();
-    let err = Client::connect(&format!(
-        "postgres://jw_nobody@{}:{}/postgres",
-        s.host(),
-        s.port()
-    ))
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
-    assert_eq!(err.code(), Some("28000"), "{err}");
-    assert!(
-        err.to_string().contains("\"jw_nobody\" does not exist"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn a_missing_database_is_a_connect_error_with_its_sqlstate() {
-    let s = server();
-    let err = Client::connect(&format!(
-        "postgres://postgres@{}:{}/jw_no_such_db",
-        s.host(),
-        s.port()
-    ))
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
-    assert_eq!(err.code(), Some("3D000"), "{err}");
+    for (user, db, kind, code, needle) in [
+        (
+            "jw_nobody",
+            "postgres",
+            ErrorKind::Auth,
+            "28000",
+            "\"jw_nobody\" does not exist",
+        ),
+        (
+            "postgres",
+            "jw_no_such_db",
+            ErrorKind::Connect,
+            "3D000",
+            "\"jw_no_such_db\" does not exist",
+        ),
+    ] {
+        let url = format!("postgres://{user}@{}:{}/{db}", s.host(), s.port());
+        let err = Client::connect(&url).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert_eq!(err.code(), Some(code), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
 }

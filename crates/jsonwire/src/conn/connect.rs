@@ -25,7 +25,7 @@ pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>
             return Err(Error::config(format!(
                 "sslmode={} requires TLS, which this version of jsonwire does not support yet; \
                  use sslmode=disable or prefer",
-                ssl_mode_name(mode)
+                mode.as_str()
             )))
         }
     }
@@ -66,17 +66,6 @@ pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>
         tracing::debug!(error = %e, "connection attempt failed");
     }
     Err(last)
-}
-
-fn ssl_mode_name(mode: SslMode) -> &'static str {
-    match mode {
-        SslMode::Disable => "disable",
-        SslMode::Allow => "allow",
-        SslMode::Prefer => "prefer",
-        SslMode::Require => "require",
-        SslMode::VerifyCa => "verify-ca",
-        SslMode::VerifyFull => "verify-full",
-    }
 }
 
 fn describe(target: &Target) -> String {
