@@ -15,7 +15,7 @@ use std::time::Instant;
 use criterion::Criterion;
 use jsonwire_benches::measure::Recorder;
 use jsonwire_benches::report::{self, Area};
-use jsonwire_benches::server::{report_dir, BenchServer};
+use jsonwire_benches::server::{report_dir, BenchServer, SETTINGS};
 use peak_alloc::PeakAlloc;
 
 #[path = "integration/chunk.rs"]
@@ -112,6 +112,9 @@ const AREAS: [Area; 10] = [
     },
 ];
 
+/// A group's entry point.
+type Group = fn(&mut Criterion, &harness::Ctx);
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let args: Vec<String> = std::env::args().collect();
@@ -142,7 +145,7 @@ fn main() -> ExitCode {
         quick,
     };
     let mut c = Criterion::default().configure_from_args();
-    let groups: [(&str, fn(&mut Criterion, &harness::Ctx)); 10] = [
+    let groups: [(&str, Group); 10] = [
         (throughput::AREA, throughput::run),
         (ttfr::AREA, ttfr::run),
         (connect::AREA, connect::run),
@@ -170,11 +173,28 @@ fn main() -> ExitCode {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let setup = [
+        format!(
+            "mode: {}",
+            if ctx.quick {
+                "quick (small sizes, few samples)"
+            } else {
+                "full"
+            }
+        ),
+        if ctx.server.is_external() {
+            "server: JSONWIRE_BENCH_URL (its own settings)".to_owned()
+        } else {
+            let settings: Vec<String> = SETTINGS.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("server: throw-away cluster, {}", settings.join(", "))
+        },
+    ];
     let report = report::build(
         &ctx.rec,
         &AREAS,
         &ctx.server.version,
         command.trim_end(),
+        &setup,
         started.elapsed().as_secs_f64(),
     );
     match report.write(&report_dir(workspace)) {

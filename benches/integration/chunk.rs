@@ -5,7 +5,7 @@
 use criterion::Criterion;
 use jsonwire_benches::clients::{self, Mode};
 use jsonwire_benches::dataset::Workload;
-use jsonwire_benches::measure::Key;
+use jsonwire_benches::measure::{percentile, Key};
 use jsonwire_benches::report::bytes_h;
 
 use crate::harness::{bench, metered_sample, sample_from, whole_result, Client, Ctx, Pace};
@@ -84,81 +84,123 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
         );
     }
     g.finish();
-    let cpu = |case: &str| {
-        ctx.rec
-            .median_of(&Key::new(AREA, case, "jsonwire_raw"), |s| {
-                Some(s.cpu.as_secs_f64() * 1000.0)
-            })
+    let (Some(binary), Some(text)) = (cpu_of(ctx, "format_binary"), cpu_of(ctx, "format_text"))
+    else {
+        return;
     };
-    let time = |case: &str| {
-        ctx.rec
-            .median_of(&Key::new(AREA, case, "jsonwire_raw"), |s| {
-                Some(s.elapsed.as_secs_f64() * 1000.0)
-            })
-    };
-    if let (Some(bc), Some(tc), Some(bt), Some(tt)) = (
-        cpu("format_binary"),
-        cpu("format_text"),
-        time("format_binary"),
-        time("format_text"),
-    ) {
-        ctx.rec.note(
-            AREA,
-            format!(
-                "result format: binary {bt:.1} ms / {bc:.1} ms CPU, text {tt:.1} ms / {tc:.1} ms CPU; \
-                 {} is cheaper for the client (jsonb binary = 1 version byte + the same text)",
-                if bc <= tc { "binary" } else { "text" }
-            ),
-        );
-    }
+    let diff = (binary.median - text.median) / text.median.min(binary.median);
+    let noise = binary.noise.max(text.noise);
+    ctx.rec.note(
+        AREA,
+        format!(
+            "result format, client CPU per query: binary {:.1} ms, text {:.1} ms (±{:.0}% \
+             noise); {}. jsonb's binary form is a version byte and the same text, so the server \
+             does the same work either way.",
+            binary.median,
+            text.median,
+            noise * 100.0,
+            if diff.abs() <= noise {
+                "no measurable difference".to_owned()
+            } else if diff < 0.0 {
+                format!("binary is cheaper by {:.0}%", -diff * 100.0)
+            } else {
+                format!("text is cheaper by {:.0}%", diff * 100.0)
+            }
+        ),
+    );
 }
 
-/// Finds the knee of the read-buffer curve: the smallest setting whose client CPU is within 5%
-/// of the lowest and whose throughput is within 3% of the best.
+/// A row's median client CPU in milliseconds and its noise: the interquartile range relative
+/// to the median.
+struct Cpu {
+    median: f64,
+    noise: f64,
+}
+
+fn cpu_of(ctx: &Ctx, case: &str) -> Option<Cpu> {
+    let cpu: Vec<f64> = ctx
+        .rec
+        .samples_of(&Key::new(AREA, case, "jsonwire_raw"))
+        .iter()
+        .map(|s| s.cpu.as_secs_f64() * 1000.0)
+        .collect();
+    let median = percentile(&cpu, 50.0)?;
+    let iqr = percentile(&cpu, 75.0)? - percentile(&cpu, 25.0)?;
+    Some(Cpu {
+        median,
+        noise: if median > 0.0 { iqr / median } else { 0.0 },
+    })
+}
+
+/// Places the default on the read-buffer curve. The knee is the smallest setting whose client
+/// CPU and elapsed time are within noise (at least 5%) of the lowest; when every setting is
+/// within noise of the others the curve is flat and has no knee.
 fn knee(ctx: &Ctx) {
     let mut points = Vec::new();
     for (case, size) in READ_BUFFERS {
-        let key = Key::new(AREA, &format!("rbuf_{case}"), "jsonwire_raw");
-        let cpu = ctx.rec.median_of(&key, |s| Some(s.cpu.as_secs_f64()));
-        let time = ctx.rec.median_of(&key, |s| Some(s.elapsed.as_secs_f64()));
-        if let (Some(cpu), Some(time)) = (cpu, time) {
+        let case = format!("rbuf_{case}");
+        let key = Key::new(AREA, &case, "jsonwire_raw");
+        let time = ctx
+            .rec
+            .median_of(&key, |s| Some(s.elapsed.as_secs_f64() * 1000.0));
+        if let (Some(cpu), Some(time)) = (cpu_of(ctx, &case), time) {
             points.push((size, cpu, time));
         }
     }
     if points.len() < READ_BUFFERS.len() {
         return;
     }
-    let min_cpu = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let min_cpu = points
+        .iter()
+        .map(|p| p.1.median)
+        .fold(f64::INFINITY, f64::min);
+    let max_cpu = points.iter().map(|p| p.1.median).fold(0.0, f64::max);
     let min_time = points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+    let max_time = points.iter().map(|p| p.2).fold(0.0, f64::max);
+    let noise = points.iter().map(|p| p.1.noise).fold(0.05, f64::max);
     let curve: Vec<String> = points
         .iter()
-        .map(|&(size, cpu, time)| {
+        .map(|(size, cpu, time)| {
             format!(
-                "{} {:.0} ms/{:.0} ms CPU",
-                bytes_h(size as u64),
-                time * 1e3,
-                cpu * 1e3
+                "{} {time:.0} ms / {:.0} ms CPU",
+                bytes_h(*size as u64),
+                cpu.median
             )
         })
         .collect();
+    let flat = max_cpu <= min_cpu * (1.0 + noise) && max_time <= min_time * (1.0 + noise);
     let knee = points
         .iter()
-        .find(|&&(_, cpu, time)| cpu <= min_cpu * 1.05 && time <= min_time * 1.03)
+        .find(|(_, cpu, time)| {
+            cpu.median <= min_cpu * (1.0 + noise) && *time <= min_time * (1.0 + noise)
+        })
         .map(|p| p.0);
     let default = 256 << 10;
-    ctx.rec.note(
-        AREA,
+    let verdict = if flat {
         format!(
-            "read-buffer curve (elapsed / client CPU): {}. Knee (smallest setting within 5% of the \
-             lowest CPU and 3% of the best time): {}; the default 256 KiB {}",
-            curve.join(", "),
+            "the curve is flat within noise (±{:.0}%): no knee, the read size does not matter \
+             for CPU or time here between 16 KiB and 4 MiB, only for memory",
+            noise * 100.0
+        )
+    } else {
+        format!(
+            "knee (smallest setting within ±{:.0}% of the lowest CPU and time): {}; the default \
+             256 KiB {}",
+            noise * 100.0,
             knee.map_or("none".to_owned(), |k| bytes_h(k as u64)),
             match knee {
                 Some(k) if k == default => "is the knee",
                 Some(k) if k < default => "is past the knee (more memory for no measurable gain)",
-                Some(_) => "is before the knee (larger buffers are measurably cheaper)",
+                Some(_) => "is before the knee (larger reads are measurably cheaper)",
                 None => "could not be placed",
             }
+        )
+    };
+    ctx.rec.note(
+        AREA,
+        format!(
+            "read-buffer curve (elapsed / client CPU): {}. {verdict}",
+            curve.join(", ")
         ),
     );
 }

@@ -42,9 +42,9 @@ impl Ctx {
         let mut g = c.benchmark_group(name);
         match (pace, self.quick) {
             (Pace::Fast, false) => {
-                g.sample_size(30)
-                    .warm_up_time(Duration::from_millis(500))
-                    .measurement_time(Duration::from_secs(3));
+                g.sample_size(20)
+                    .warm_up_time(Duration::from_millis(300))
+                    .measurement_time(Duration::from_secs(2));
             }
             (Pace::Fast, true) => {
                 g.sample_size(10)

@@ -73,6 +73,27 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
         Client::TokioPostgres(Mode::Raw),
     ];
     for (case, view) in [small, large] {
+        // The big result is already streamed ten times by every client in the throughput
+        // group, which records the peak heap of each iteration: reuse those iterations rather
+        // than stream it again (unless a filter left that group out).
+        let earlier: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                ctx.rec
+                    .samples_of(&Key::new(crate::throughput::AREA, case, &c.name()))
+            })
+            .collect();
+        if case == large.0 && earlier.iter().all(|s| !s.is_empty()) {
+            for (client, samples) in clients.iter().zip(earlier) {
+                let key = Key::new(AREA, &format!("result_{case}"), &client.name());
+                ctx.rec.add_call(&key, samples);
+            }
+            ctx.rec.note(
+                AREA,
+                format!("result_{case}: the iterations of throughput/{case}, not measured again"),
+            );
+            continue;
+        }
         let pace = if case == "10k" {
             Pace::Fast
         } else {

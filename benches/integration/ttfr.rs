@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use jsonwire_benches::clients::{self, Mode};
-use jsonwire_benches::dataset::Workload;
+use jsonwire_benches::dataset::{Expected, Workload};
 use jsonwire_benches::measure::{Key, Sample};
 use jsonwire_benches::report::RAW_SOCKET;
 
-use crate::harness::{bench, metered_sample, raw_received, sample_from, Ctx, Pace};
+use crate::harness::{bench, metered_sample, raw_received, Ctx, Pace};
 
 /// The area of this group's rows.
 pub const AREA: &str = "ttfr";
@@ -72,6 +72,10 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
     }
 }
 
+/// One client's first-row benchmark on `w`. After every iteration, outside the timed window,
+/// each client runs a trivial query on the same connection, so every client starts its next
+/// query on a backend in the same state (a backend that was just cancelled answers its next
+/// query measurably later).
 fn first_row(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     ctx: &Ctx,
@@ -83,24 +87,21 @@ fn first_row(
     let key = Key::new(AREA, case, client);
     let want = ctx.expected(&w);
     let base = ctx.heap_base();
-    let timed_ttfr = |mut s: Sample| {
-        let ttfr = s
+    // Whole results are checked against bench_expected; a cancelled one must hold its first row.
+    let checked = |got: Result<clients::Received, clients::BenchError>| {
+        let got = got.unwrap_or_else(|e| panic!("{}: {e}", key.id()));
+        if whole {
+            ctx.check(&key, want, got.rows, got.bytes);
+        } else {
+            ctx.check(&key, Expected { rows: 1, bytes: 0 }, got.rows, None);
+        }
+        let ttfr = got
             .ttfr
             .unwrap_or_else(|| panic!("{}: no first row", key.id()));
-        s.timed = ttfr;
-        s.elapsed = ttfr;
-        s
-    };
-    let first_only = |got: Result<clients::Received, clients::BenchError>| {
-        let got = got.unwrap_or_else(|e| panic!("{}: {e}", key.id()));
-        ctx.check(
-            &key,
-            jsonwire_benches::dataset::Expected { rows: 1, bytes: 0 },
-            got.rows,
-            None,
-        );
         Sample {
-            ttfr: got.ttfr,
+            timed: ttfr,
+            elapsed: ttfr,
+            ttfr: Some(ttfr),
             rows: 1,
             wire_bytes: got.wire_bytes,
             round_trips: got.round_trips,
@@ -114,32 +115,34 @@ fn first_row(
             let sql = w.sql();
             bench(g, ctx, key.clone(), case, throughput, || {
                 let s = metered_sample(base, || {
-                    if whole {
-                        sample_from(ctx, &key, want, raw_received(conn.query(&sql, &[])))
+                    checked(raw_received(if whole {
+                        conn.query(&sql, &[])
                     } else {
-                        first_only(raw_received(conn.query_until(&sql, &[], 1)))
-                    }
+                        conn.query_until(&sql, &[], 1)
+                    }))
                 });
-                timed_ttfr(s)
+                if let Err(e) = conn.query("SELECT 1", &[]) {
+                    panic!("{}: the probe failed: {e}", key.id());
+                }
+                s
             });
         }
         "jsonwire_raw" => {
             let mut conn = ctx.jsonwire(&ctx.jsonwire_config());
             bench(g, ctx, key.clone(), case, throughput, || {
                 let s = metered_sample(base, || {
-                    if whole {
-                        let got =
-                            ctx.rt
-                                .block_on(clients::jsonwire(&mut conn, &w, Mode::Raw, false));
-                        sample_from(ctx, &key, want, got)
-                    } else {
-                        first_only(
-                            ctx.rt
-                                .block_on(clients::jsonwire_first_rows(&mut conn, &w, 1)),
-                        )
-                    }
+                    checked(ctx.rt.block_on(async {
+                        if whole {
+                            clients::jsonwire(&mut conn, &w, Mode::Raw, false).await
+                        } else {
+                            clients::jsonwire_first_rows(&mut conn, &w, 1).await
+                        }
+                    }))
                 });
-                timed_ttfr(s)
+                if let Err(e) = ctx.rt.block_on(conn.execute("SELECT 1")) {
+                    panic!("{}: the probe failed: {e}", key.id());
+                }
+                s
             });
             ctx.rt.block_on(conn.close());
         }
@@ -148,23 +151,20 @@ fn first_row(
             bench(g, ctx, key.clone(), case, throughput, || {
                 let s = metered_sample(base, || {
                     let limit = (!whole).then_some(1);
-                    let got = ctx.rt.block_on(clients::tokio_postgres(
+                    checked(ctx.rt.block_on(clients::tokio_postgres(
                         &conn.client,
                         &w,
                         Mode::Raw,
                         false,
                         limit,
-                    ));
-                    if whole {
-                        sample_from(ctx, &key, want, got)
-                    } else {
-                        first_only(got)
-                    }
+                    )))
                 });
-                if !whole {
+                if whole {
+                    ctx.rt.block_on(tokio_ready(&conn.client));
+                } else {
                     ctx.rt.block_on(tokio_cancel(&conn.client));
                 }
-                timed_ttfr(s)
+                s
             });
             ctx.rt.block_on(conn.close());
         }

@@ -115,6 +115,7 @@ pub fn build(
     areas: &[Area],
     postgres_version: &str,
     command: &str,
+    setup: &[String],
     duration_s: f64,
 ) -> Report {
     let all: Vec<Figures> = recorder
@@ -155,9 +156,13 @@ pub fn build(
     let _ = writeln!(md, "# jsonwire integration benchmarks\n");
     let _ = writeln!(
         md,
-        "- generated: {}\n- server: {postgres_version}\n- machine: {machine}\n- command: `{command}`\n- run time: {:.0} s (server start, load and check included)\n",
+        "- generated: {}\n- server: {postgres_version}\n- machine: {machine}\n- command: `{command}`\n- run time: {:.0} s (server start, load and check included)",
         summary.generated_at, duration_s
     );
+    for line in setup {
+        let _ = writeln!(md, "- {line}");
+    }
+    md.push('\n');
     let _ = writeln!(
         md,
         "Times are medians over the measured iterations (criterion's first call, a warm-up, \
@@ -231,6 +236,10 @@ pub fn build(
                 round_trips: f.round_trips,
             };
             let opt = |v: Option<f64>, p: usize| v.map_or("–".to_owned(), |v| format!("{v:.p$}"));
+            let ratio = |v: Option<f64>| match v {
+                Some(v) if v < 0.095 => format!("{v:.4}"),
+                other => opt(other, 2),
+            };
             let _ = write!(
                 md,
                 "| {} | {} | {} | {:.1} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {} | {:.1} | {} | {} |",
@@ -240,8 +249,8 @@ pub fn build(
                 row.bytes as f64 / 1e6,
                 human(row.rows_per_sec),
                 row.mb_per_sec,
-                opt(row.ratio_to_raw, 2),
-                opt(row.ratio_to_tokio, 2),
+                ratio(row.ratio_to_raw),
+                ratio(row.ratio_to_tokio),
                 match (f.ttfr_ms, f.ttfr_p95_ms) {
                     (Some(a), Some(b)) => format!("{a:.2} ({b:.2})"),
                     _ => "–".to_owned(),
