@@ -199,8 +199,13 @@ fn knee(ctx: &Ctx) {
     ctx.rec.note(
         AREA,
         format!(
-            "read-buffer curve (elapsed / client CPU): {}. {verdict}",
-            curve.join(", ")
+            "read-buffer curve (elapsed / client CPU): {}. {verdict}{}",
+            curve.join(", "),
+            if ctx.quick {
+                " (quick mode: 10K rows and few samples, too little for a verdict)"
+            } else {
+                ""
+            }
         ),
     );
 }
