@@ -310,10 +310,13 @@ impl Message {
             tag::AUTHENTICATION => Message::Authentication(r.authentication()?),
             tag::BACKEND_KEY_DATA => {
                 let pid = r.i32()?;
-                let secret = std::mem::take(&mut r.buf);
-                if secret.is_empty() || secret.len() > 256 {
+                let key = std::mem::take(&mut r.buf);
+                if key.is_empty() || key.len() > 256 {
                     return Err(r.bad("secret key length out of range"));
                 }
+                // Copied: the key lives as long as the connection, and a slice would pin the
+                // whole read buffer it arrived in.
+                let secret = Bytes::copy_from_slice(&key);
                 Message::BackendKeyData { pid, secret }
             }
             tag::BIND_COMPLETE => Message::BindComplete,

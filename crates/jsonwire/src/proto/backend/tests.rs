@@ -211,3 +211,19 @@ fn authentication_requests() {
         );
     }
 }
+
+#[test]
+fn backend_key_data_does_not_pin_the_read_buffer() {
+    let mut buf = BytesMut::with_capacity(4096);
+    buf.put_slice(&frame(b'K', &[0, 0, 0, 7, 1, 2, 3, 4]));
+    let range = buf.as_ptr() as usize..buf.as_ptr() as usize + 4096;
+    let Some(Message::BackendKeyData { pid, secret }) = Message::parse(&mut buf, 1024).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((pid, &secret[..]), (7, &[1, 2, 3, 4][..]));
+    assert!(
+        !range.contains(&(secret.as_ptr() as usize)),
+        "the key is a slice of the read buffer"
+    );
+}
