@@ -18,12 +18,16 @@ pub const AREA: &str = "connect";
 
 pub fn run(c: &mut Criterion, ctx: &Ctx) {
     let s = &ctx.server;
-    let cases = [
+    let mut cases = vec![
         ("tcp_trust", s.trust_url()),
         ("unix_trust", s.trust_socket_url()),
         ("tcp_scram", s.scram_url()),
         ("unix_scram", s.scram_socket_url()),
     ];
+    if s.trust_url().is_none() {
+        // A server without the testkit's roles: at least the URL as given.
+        cases.insert(0, ("tcp_url", Some(s.url().to_owned())));
+    }
     let mut g = ctx.group(c, &format!("{AREA}/setup"), Pace::Fast);
     for (case, url) in cases {
         let Some(url) = url else {

@@ -55,7 +55,7 @@ impl Ctx {
                 g.sampling_mode(SamplingMode::Flat)
                     .sample_size(10)
                     .warm_up_time(Duration::from_millis(300))
-                    .measurement_time(Duration::from_secs(5));
+                    .measurement_time(Duration::from_secs(2));
             }
             (Pace::Slow, true) => {
                 g.sampling_mode(SamplingMode::Flat)
@@ -144,6 +144,7 @@ pub fn sample_from(
         wire_bytes: got.wire_bytes,
         round_trips: got.round_trips,
         buffer_high_water: got.buffer_high_water,
+        reads: got.reads,
         ..Sample::default()
     }
 }
@@ -159,6 +160,7 @@ pub fn raw_received(got: std::io::Result<RawResult>) -> Result<Received, BenchEr
         wire_bytes: Some(r.wire_bytes),
         round_trips: Some(1),
         buffer_high_water: None,
+        reads: Some(r.reads),
     })
 }
 

@@ -20,7 +20,7 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
         ]
     };
     for &(case, view) in sizes {
-        let mut g = ctx.group(c, &format!("{AREA}/{case}"), Pace::Fast);
+        let mut g = ctx.group(c, &format!("{AREA}/{case}"), Pace::Slow);
         for client in Client::ALL {
             whole_result(
                 &mut g,

@@ -1,6 +1,7 @@
-//! Group 7, stability: the 1M-row stream repeated, jsonwire beside the raw-socket limit; the
-//! spread between runs (±%, half the range around the median) is the noise every other figure
-//! of the run carries.
+//! Group 7, stability: jsonwire's 1M-row stream (quick: 100K) repeated; the spread between runs
+//! (±%, half the range around the median) is the noise every other figure of the run carries.
+//! The raw-socket reader's spread on the same stream, from the throughput group, tells how much
+//! of it is the server's.
 
 use criterion::Criterion;
 use jsonwire_benches::clients::Mode;
@@ -19,22 +20,23 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
         ("1m", "v_test_1m")
     };
     let mut g = ctx.group(c, &format!("{AREA}/{case}"), Pace::Slow);
-    let clients = [Client::RawSocket, Client::Jsonwire(Mode::Raw)];
-    for client in clients {
-        whole_result(
-            &mut g,
-            ctx,
-            AREA,
-            case,
-            client,
-            Workload::view(view),
-            false,
-            None,
-        );
-    }
+    let jw = Client::Jsonwire(Mode::Raw);
+    whole_result(
+        &mut g,
+        ctx,
+        AREA,
+        case,
+        jw,
+        Workload::view(view),
+        false,
+        None,
+    );
     g.finish();
-    for client in clients {
-        let key = Key::new(AREA, case, &client.name());
+    let keys = [
+        Key::new(AREA, case, &jw.name()),
+        Key::new(crate::throughput::AREA, case, &Client::RawSocket.name()),
+    ];
+    for key in keys {
         let t: Vec<f64> = ctx
             .rec
             .samples_of(&key)
@@ -49,7 +51,7 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
                 AREA,
                 format!(
                     "{}: {} runs of {case} rows, {min:.0}–{max:.0} ms, spread ±{spread:.1}%",
-                    key.client,
+                    key.id(),
                     t.len()
                 ),
             );

@@ -65,6 +65,8 @@ pub struct Received {
     pub round_trips: Option<u64>,
     /// The largest read-buffer capacity the connection held (jsonwire).
     pub buffer_high_water: Option<u64>,
+    /// Socket reads that returned data (the raw socket).
+    pub reads: Option<u64>,
 }
 
 fn jw_received(started: Instant, ttfr: Option<Duration>, stats: jsonwire::Stats) -> Received {
@@ -76,6 +78,7 @@ fn jw_received(started: Instant, ttfr: Option<Duration>, stats: jsonwire::Stats)
         wire_bytes: Some(stats.wire_bytes),
         round_trips: Some(u64::from(stats.round_trips)),
         buffer_high_water: Some(stats.buffer_high_water as u64),
+        reads: None,
     }
 }
 
@@ -335,5 +338,6 @@ pub async fn tokio_postgres(
         wire_bytes: None,
         round_trips: None,
         buffer_high_water: None,
+        reads: None,
     })
 }

@@ -84,6 +84,8 @@ pub struct Sample {
     /// The largest read-buffer capacity the connection held (jsonwire's
     /// `Stats::buffer_high_water`).
     pub buffer_high_water: Option<u64>,
+    /// Socket reads that returned data (the raw socket).
+    pub reads: Option<u64>,
     /// Client CPU time.
     pub cpu: Duration,
     /// Peak heap above the base, in bytes.

@@ -33,6 +33,9 @@ pub struct RawResult {
     pub bytes: u64,
     /// Bytes read from the socket, framing included.
     pub wire_bytes: u64,
+    /// `read` calls that returned data: `wire_bytes / reads` is how much the socket held each
+    /// time the reader came back for more.
+    pub reads: u64,
     /// From the write of the query to the first `DataRow` header.
     pub time_to_first_row: Option<Duration>,
     /// From the write of the query to `ReadyForQuery`.
@@ -307,6 +310,7 @@ impl RawSocket {
                 return Err(protocol_error("the server closed the connection"));
             }
             result.wire_bytes += n as u64;
+            result.reads += 1;
             end += n;
             let take = skip.min(end - start);
             start += take;

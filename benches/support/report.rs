@@ -41,6 +41,7 @@ struct Figures {
     round_trips: Option<u64>,
     wire_bytes: Option<u64>,
     buffer_high_water: Option<u64>,
+    read_size: Option<f64>,
     latency_ms: Option<[f64; 3]>,
     error_rate: Option<f64>,
 }
@@ -74,6 +75,13 @@ fn figures(key: Key, samples: &[Sample]) -> Figures {
         round_trips: med_u64(&|s| s.round_trips),
         wire_bytes: med_u64(&|s| s.wire_bytes),
         buffer_high_water: samples.iter().filter_map(|s| s.buffer_high_water).max(),
+        read_size: {
+            let sizes: Vec<f64> = samples
+                .iter()
+                .filter_map(|s| Some(s.wire_bytes? as f64 / s.reads.filter(|&r| r > 0)? as f64))
+                .collect();
+            median(&sizes)
+        },
         latency_ms: (!latencies.is_empty())
             .then(|| [50.0, 95.0, 99.0].map(|p| percentile(&latencies, p).unwrap_or(0.0))),
         error_rate: (!latencies.is_empty() || errors > 0)
@@ -279,6 +287,7 @@ pub fn build(
                 "ttfr_p95_ms": f.ttfr_p95_ms,
                 "wire_bytes": f.wire_bytes,
                 "buffer_high_water": f.buffer_high_water,
+                "avg_read_bytes": f.read_size,
                 "latency_p50_ms": f.latency_ms.map(|l| l[0]),
                 "latency_p95_ms": f.latency_ms.map(|l| l[1]),
                 "latency_p99_ms": f.latency_ms.map(|l| l[2]),
