@@ -444,5 +444,8 @@ async fn the_first_row_is_handed_out_as_soon_as_it_arrives() {
     while rows.try_next().await.unwrap().is_some() {}
     let total = rows.stats().elapsed;
     assert!(total >= std::time::Duration::from_secs(2), "{total:?}");
-    assert!(first < std::time::Duration::from_secs(1), "first row after {first:?}");
+    assert!(
+        first < std::time::Duration::from_secs(1),
+        "first row after {first:?}"
+    );
 }
