@@ -95,11 +95,12 @@ pub struct Row {
     /// median, in percent (`(max - min) / 2 / median * 100`), so every iteration lies within
     /// ± this much of the median. The gate widens its threshold by the larger of the two runs'.
     pub spread_pct: Option<f64>,
-    /// This row's `elapsed_ms` divided by that of `jsonwire_raw` on the same case (above 1 is
+    /// This row's `elapsed_ms` divided by that of `raw_socket` (the minimal reader that frames
+    /// DataRows and discards them: the server-and-socket limit) on the same case (above 1 is
     /// slower).
     pub ratio_to_raw: Option<f64>,
-    /// This row's `elapsed_ms` divided by that of `tokio_postgres` on the same case (above 1 is
-    /// slower).
+    /// This row's `elapsed_ms` divided by that of the tokio-postgres client in the same output
+    /// mode (`tokio_postgres_raw`, `_value`, `_typed`) on the same case (above 1 is slower).
     pub ratio_to_tokio: Option<f64>,
     /// The most heap the client held at once during an iteration, in bytes.
     pub peak_heap_bytes: Option<u64>,
