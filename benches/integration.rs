@@ -15,7 +15,7 @@ use std::time::Instant;
 use criterion::Criterion;
 use jsonwire_benches::measure::Recorder;
 use jsonwire_benches::report::{self, Area};
-use jsonwire_benches::server::{report_dir, BenchServer, SETTINGS};
+use jsonwire_benches::server::{report_dir, BenchServer};
 use peak_alloc::PeakAlloc;
 
 #[path = "integration/chunk.rs"]
@@ -121,7 +121,10 @@ fn main() -> ExitCode {
     let quick = std::env::var("JSONWIRE_BENCH_QUICK").is_ok_and(|v| v == "1")
         || args.iter().any(|a| a == "--quick");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let server = match BenchServer::start(&workspace.join("setup.sql")) {
+    let server = match BenchServer::start(
+        &workspace.join("setup.sql"),
+        &workspace.join("benches/postgres.conf"),
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("integration benchmarks cannot run: {e}");
@@ -185,8 +188,16 @@ fn main() -> ExitCode {
         if ctx.server.is_external() {
             "server: JSONWIRE_BENCH_URL (its own settings)".to_owned()
         } else {
-            let settings: Vec<String> = SETTINGS.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("server: throw-away cluster, {}", settings.join(", "))
+            let settings: Vec<String> = ctx
+                .server
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!(
+                "server: throw-away cluster, benches/postgres.conf: {}",
+                settings.join(", ")
+            )
         },
     ];
     let report = report::build(

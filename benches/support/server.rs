@@ -17,26 +17,59 @@ use crate::dataset::{Expected, ExpectedTable, VIEWS};
 /// The environment variable naming a server to measure instead of a throw-away one.
 pub const BENCH_URL_VAR: &str = "JSONWIRE_BENCH_URL";
 
-/// Settings of the throw-away cluster: the whole dataset (~710 MB) fits in shared buffers,
-/// room for the concurrency group's 100 connections per client, durability off (nothing here
-/// must survive), no JIT (its compile time would land in the first-row latency of the big
-/// views; it is server work either way), and a WAL setup that makes the bulk load cheap.
-pub const SETTINGS: [(&str, &str); 8] = [
-    ("shared_buffers", "1GB"),
-    ("max_connections", "250"),
-    ("fsync", "off"),
-    ("synchronous_commit", "off"),
-    ("jit", "off"),
-    ("wal_level", "minimal"),
-    ("max_wal_senders", "0"),
-    ("max_wal_size", "4GB"),
-];
+/// The environment variable naming the unix socket directory of the `JSONWIRE_BENCH_URL`
+/// server (set by `.ci/bench-postgres`), for the connection group's unix-socket cases.
+pub const BENCH_SOCKET_DIR_VAR: &str = "JSONWIRE_BENCH_SOCKET_DIR";
+
+/// Reads the benchmark server settings (`benches/postgres.conf`, postgresql.conf syntax:
+/// `name = value`, optionally single-quoted, `#` comments), which the throw-away cluster gets on
+/// top of the testkit's own and `.ci/bench-postgres` appends to its cluster's configuration.
+///
+/// # Errors
+/// An unreadable file, or a line that is not `name = value`, named by its line number.
+pub fn read_settings(path: &Path) -> Result<Vec<(String, String)>, BenchError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the server settings {}: {e}", path.display()))?;
+    let mut settings = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = line.split_once('=').and_then(|(name, value)| {
+            let name = name.trim();
+            let value = value.trim();
+            let value = value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(value);
+            let plain = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            (!name.is_empty() && name.chars().all(plain) && !value.is_empty())
+                .then(|| (name.to_owned(), value.to_owned()))
+        });
+        match parsed {
+            Some(setting) => settings.push(setting),
+            None => {
+                return Err(format!(
+                    "{}:{}: expected `name = value`, found {line:?}",
+                    path.display(),
+                    n + 1
+                )
+                .into())
+            }
+        }
+    }
+    Ok(settings)
+}
 
 /// The server, its URLs and the expected results.
 #[derive(Debug)]
 pub struct BenchServer {
     server: PgServer,
     url: String,
+    socket_dir: Option<PathBuf>,
+    /// The settings given to the throw-away cluster (none for `JSONWIRE_BENCH_URL`).
+    pub settings: Vec<(String, String)>,
     /// `SELECT version()`.
     pub version: String,
     /// `bench_expected`, checked against the views' real row counts.
@@ -47,11 +80,12 @@ impl BenchServer {
     /// Starts (or finds) the server, loads the dataset if needed and checks it.
     ///
     /// Call this before any other thread is started: it sets the testkit's environment.
+    /// `settings` is `benches/postgres.conf`, for a throw-away cluster.
     ///
     /// # Errors
-    /// Why the benchmarks cannot run: no Postgres binaries, a server that does not start, a
-    /// failed load, or a dataset that does not match `bench_expected`.
-    pub fn start(setup_sql: &Path) -> Result<BenchServer, BenchError> {
+    /// Why the benchmarks cannot run: no Postgres binaries, unreadable settings, a server that
+    /// does not start, a failed load, or a dataset that does not match `bench_expected`.
+    pub fn start(setup_sql: &Path, settings: &Path) -> Result<BenchServer, BenchError> {
         let t0 = Instant::now();
         let external = std::env::var(BENCH_URL_VAR)
             .ok()
@@ -61,8 +95,12 @@ impl BenchServer {
             Some(url) => std::env::set_var(jsonwire_testkit::TEST_URL_VAR, url),
             None => std::env::remove_var(jsonwire_testkit::TEST_URL_VAR),
         }
+        let settings = match &external {
+            Some(_) => Vec::new(),
+            None => read_settings(settings)?,
+        };
         let mut builder = PgServer::builder();
-        for (name, value) in SETTINGS {
+        for (name, value) in &settings {
             builder = builder.setting(name, value);
         }
         let server = builder.start().map_err(|e| match &external {
@@ -87,9 +125,17 @@ impl BenchServer {
             .enable_all()
             .build()?;
         let (version, expected) = rt.block_on(check_dataset(&server, &url, setup_sql))?;
+        let socket_dir = match server.socket_dir() {
+            Some(dir) => Some(dir.to_owned()),
+            None => std::env::var_os(BENCH_SOCKET_DIR_VAR)
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
+        };
         Ok(BenchServer {
             server,
             url,
+            socket_dir,
+            settings,
             version,
             expected,
         })
@@ -194,9 +240,14 @@ impl BenchServer {
         &self.url
     }
 
-    /// The superuser over the unix socket (throw-away cluster only).
+    /// The superuser over the unix socket: the throw-away cluster's, or the one in
+    /// `JSONWIRE_BENCH_SOCKET_DIR` for `JSONWIRE_BENCH_URL` (same port, database `postgres`).
     pub fn socket_url(&self) -> Option<String> {
-        self.server.socket_url()
+        Some(format!(
+            "host={} port={} user=postgres dbname=postgres",
+            self.socket_dir.as_ref()?.display(),
+            self.server.port()
+        ))
     }
 
     /// The SCRAM role over TCP (throw-away cluster, or a server with the testkit's roles).
