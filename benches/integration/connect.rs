@@ -40,9 +40,6 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
             );
             continue;
         };
-        if ctx.quick && case.starts_with("unix") {
-            continue;
-        }
         for client in [RAW_SOCKET, "jsonwire", "tokio_postgres"] {
             let key = Key::new(AREA, case, client);
             let base = ctx.heap_base();
