@@ -75,9 +75,11 @@ const AREAS: [Area; 10] = [
     Area {
         name: chunk::AREA,
         title: "5. Chunk strategy",
-        about: "jsonwire per read-buffer size, per `next_chunk(max_rows, max_bytes)` limit, and \
-                binary vs text result format. The default read buffer (256 KiB) should sit on \
-                the knee of the CPU/throughput curve.",
+        about: "jsonwire per read-buffer size (with raw rows, where the server is the slower \
+                side, and with rows parsed into Value, where the client is and every read comes \
+                back full, and with 10 KB documents), per `next_chunk(max_rows, max_bytes)` \
+                limit, and binary vs text result format. The default read buffer should sit on \
+                the knee of all three curves.",
     },
     Area {
         name: pushdown::AREA,
@@ -120,6 +122,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let quick = std::env::var("JSONWIRE_BENCH_QUICK").is_ok_and(|v| v == "1")
         || args.iter().any(|a| a == "--quick");
+    let only = match selected_groups() {
+        Ok(only) => only,
+        Err(e) => {
+            eprintln!("integration benchmarks cannot run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
     let server = match BenchServer::start(
         &workspace.join("setup.sql"),
@@ -147,7 +156,6 @@ fn main() -> ExitCode {
         rec: Recorder::new(),
         quick,
     };
-    let mut c = Criterion::default().configure_from_args();
     let groups: [(&str, Group); 10] = [
         (throughput::AREA, throughput::run),
         (ttfr::AREA, ttfr::run),
@@ -160,7 +168,11 @@ fn main() -> ExitCode {
         (concurrency::AREA, concurrency::run),
         (early_exit::AREA, early_exit::run),
     ];
+    let mut c = Criterion::default().configure_from_args();
     for (area, run) in groups {
+        if only.as_ref().is_some_and(|only| !only.contains(&area)) {
+            continue;
+        }
         let t = Instant::now();
         run(&mut c, &ctx);
         eprintln!("group {area}: {:.0} s", t.elapsed().as_secs_f64());
@@ -176,7 +188,7 @@ fn main() -> ExitCode {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let setup = [
+    let mut setup = vec![
         format!(
             "mode: {}",
             if ctx.quick {
@@ -200,6 +212,12 @@ fn main() -> ExitCode {
             )
         },
     ];
+    if let Some(only) = &only {
+        setup.push(format!(
+            "groups: {} only (JSONWIRE_BENCH_GROUPS)",
+            only.join(", ")
+        ));
+    }
     let report = report::build(
         &ctx.rec,
         &AREAS,
@@ -218,4 +236,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The groups named in `JSONWIRE_BENCH_GROUPS` (comma-separated areas, e.g. `chunk,memory`), in
+/// the order they run; `None` when it is unset or empty: every group.
+fn selected_groups() -> Result<Option<Vec<&'static str>>, String> {
+    let Ok(list) = std::env::var("JSONWIRE_BENCH_GROUPS") else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let known: Vec<&'static str> = AREAS.iter().map(|area| area.name).collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        return Err(format!(
+            "JSONWIRE_BENCH_GROUPS names no group {unknown:?}; the groups are {}",
+            known.join(", ")
+        ));
+    }
+    Ok(Some(
+        known.into_iter().filter(|k| names.contains(k)).collect(),
+    ))
 }

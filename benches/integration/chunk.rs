@@ -1,6 +1,14 @@
 //! Group 5, chunk strategy: jsonwire's throughput, first-row latency and CPU per read-buffer
-//! size (16 KiB to 4 MiB; the default, 256 KiB, should sit on the knee), per `next_chunk` limit,
-//! and with binary against text result format.
+//! size (16 KiB to 4 MiB; the default should sit on the knee), per `next_chunk` limit, and with
+//! binary against text result format.
+//!
+//! The read-buffer curve is measured twice, because what a read finds waiting depends on which
+//! side is slower. With raw rows the server sets the pace: each read finds what was sent since
+//! the last one, a few KiB on loopback, whatever the buffer. With rows parsed into
+//! `serde_json::Value` the client is the slower side, the socket backs up and every read comes
+//! back full, so there the buffer size is the number of wake-ups. A third curve streams 10 KB
+//! documents, of which a small buffer holds only one or two. The knee is the smallest setting
+//! within noise of the cheapest on every curve.
 
 use criterion::Criterion;
 use jsonwire_benches::clients::{self, Mode};
@@ -22,6 +30,44 @@ const CHUNKS: [(&str, usize, usize); 4] = [
     ("8192r_8m", 8192, 8 << 20),
 ];
 
+/// One read-buffer curve: its rows are `rbuf_<size><suffix>` for `Client::Jsonwire(mode)`.
+#[derive(Clone, Copy)]
+struct Curve {
+    label: &'static str,
+    suffix: &'static str,
+    mode: Mode,
+    /// The 10 KB documents of `v_test_large_10k` instead of the group's view.
+    large: bool,
+}
+
+/// The read-buffer curves: raw rows (the server is the slower side), rows parsed into `Value`
+/// (the client is), and 10 KB documents, which a small buffer cannot hold many of.
+const CURVES: [Curve; 3] = [
+    Curve {
+        label: "raw rows",
+        suffix: "",
+        mode: Mode::Raw,
+        large: false,
+    },
+    Curve {
+        label: "Value rows",
+        suffix: "",
+        mode: Mode::Value,
+        large: false,
+    },
+    Curve {
+        label: "10 KB documents, raw",
+        suffix: "_10kb",
+        mode: Mode::Raw,
+        large: true,
+    },
+];
+
+/// jsonwire's default read size.
+fn default_read_buffer() -> usize {
+    jsonwire::Config::new().get_read_buffer_size()
+}
+
 pub fn run(c: &mut Criterion, ctx: &Ctx) {
     let (view, pace) = if ctx.quick {
         ("v_test_10k", Pace::Fast)
@@ -31,22 +77,30 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
     let w = Workload::view(view);
     let jw = Client::Jsonwire(Mode::Raw);
 
-    let mut g = ctx.group(c, &format!("{AREA}/read_buffer"), pace);
-    for (case, size) in READ_BUFFERS {
-        let mut config = ctx.jsonwire_config();
-        config.read_buffer_size(size);
-        whole_result(
-            &mut g,
-            ctx,
-            AREA,
-            &format!("rbuf_{case}"),
-            jw,
-            w,
-            false,
-            Some(&config),
-        );
+    for curve in CURVES {
+        let (w, pace) = if curve.large {
+            (Workload::view("v_test_large_10k"), Pace::Fast)
+        } else {
+            (w, pace)
+        };
+        let name = format!("{AREA}/read_buffer_{}{}", curve.mode.name(), curve.suffix);
+        let mut g = ctx.group(c, &name, pace);
+        for (case, size) in READ_BUFFERS {
+            let mut config = ctx.jsonwire_config();
+            config.read_buffer_size(size);
+            whole_result(
+                &mut g,
+                ctx,
+                AREA,
+                &format!("rbuf_{case}{}", curve.suffix),
+                Client::Jsonwire(curve.mode),
+                w,
+                curve.large,
+                Some(&config),
+            );
+        }
+        g.finish();
     }
-    g.finish();
     knee(ctx);
 
     let mut g = ctx.group(c, &format!("{AREA}/next_chunk"), pace);
@@ -87,23 +141,35 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
     format_verdict(ctx);
 }
 
-/// The noise between two benchmarks of this group: `rbuf_256k` and `format_binary` run the very
-/// same configuration (the defaults) at different moments, so their difference is what running
-/// at another moment alone does to a median; at least each row's own spread, and 5%.
+/// The noise between two benchmarks of this group: the default's `rbuf_*` row and
+/// `format_binary` run the very same configuration (the defaults, raw rows) at different
+/// moments, so their difference is what running at another moment alone does to a median; at
+/// least each row's own spread, and 5%.
 fn between_runs_noise(ctx: &Ctx) -> f64 {
     let mut noise: f64 = 0.05;
-    if let (Some(a), Some(b)) = (cpu_of(ctx, "rbuf_256k"), cpu_of(ctx, "format_binary")) {
-        noise = noise
-            .max((a.median - b.median).abs() / a.median.min(b.median))
-            .max(a.noise)
-            .max(b.noise);
+    let default = READ_BUFFERS
+        .iter()
+        .find(|(_, size)| *size == default_read_buffer())
+        .map(|(case, _)| format!("rbuf_{case}"));
+    if let Some(default) = default {
+        if let (Some(a), Some(b)) = (
+            cpu_of(ctx, &default, Mode::Raw),
+            cpu_of(ctx, "format_binary", Mode::Raw),
+        ) {
+            noise = noise
+                .max((a.median - b.median).abs() / a.median.min(b.median))
+                .max(a.noise)
+                .max(b.noise);
+        }
     }
     noise
 }
 
 fn format_verdict(ctx: &Ctx) {
-    let (Some(binary), Some(text)) = (cpu_of(ctx, "format_binary"), cpu_of(ctx, "format_text"))
-    else {
+    let (Some(binary), Some(text)) = (
+        cpu_of(ctx, "format_binary", Mode::Raw),
+        cpu_of(ctx, "format_text", Mode::Raw),
+    ) else {
         return;
     };
     let diff = (binary.median - text.median) / text.median.min(binary.median);
@@ -135,10 +201,10 @@ struct Cpu {
     noise: f64,
 }
 
-fn cpu_of(ctx: &Ctx, case: &str) -> Option<Cpu> {
+fn cpu_of(ctx: &Ctx, case: &str, mode: Mode) -> Option<Cpu> {
     let cpu: Vec<f64> = ctx
         .rec
-        .samples_of(&Key::new(AREA, case, "jsonwire_raw"))
+        .samples_of(&Key::new(AREA, case, &Client::Jsonwire(mode).name()))
         .iter()
         .map(|s| s.cpu.as_secs_f64() * 1000.0)
         .collect();
@@ -150,69 +216,107 @@ fn cpu_of(ctx: &Ctx, case: &str) -> Option<Cpu> {
     })
 }
 
-/// Places the default on the read-buffer curve by client CPU (elapsed time is the server's pace
-/// on loopback, and is shown, not judged). The knee is the smallest setting whose CPU is within
-/// noise of the lowest; when every setting is within noise of the others the curve is flat.
-/// The raw socket's average read (it asks for 1 MiB) tells how much data a read finds waiting,
-/// which bounds what a larger buffer can save.
-fn knee(ctx: &Ctx) {
-    let mut points = Vec::new();
-    for (case, size) in READ_BUFFERS {
-        let case = format!("rbuf_{case}");
-        let key = Key::new(AREA, &case, "jsonwire_raw");
-        let time = ctx
-            .rec
-            .median_of(&key, |s| Some(s.elapsed.as_secs_f64() * 1000.0));
-        if let (Some(cpu), Some(time)) = (cpu_of(ctx, &case), time) {
-            points.push((size, cpu, time));
-        }
-    }
-    if points.len() < READ_BUFFERS.len() {
-        return;
-    }
-    let min_cpu = points
+/// A read-buffer curve's points: per setting, its client CPU and median elapsed time; `None` when a
+/// setting was not measured.
+fn points(ctx: &Ctx, curve: Curve) -> Option<Vec<(usize, Cpu, f64)>> {
+    let client = Client::Jsonwire(curve.mode).name();
+    READ_BUFFERS
         .iter()
-        .map(|p| p.1.median)
-        .fold(f64::INFINITY, f64::min);
-    let max_cpu = points.iter().map(|p| p.1.median).fold(0.0, f64::max);
-    let noise = points
-        .iter()
-        .map(|p| p.1.noise)
-        .fold(between_runs_noise(ctx), f64::max);
-    let curve: Vec<String> = points
-        .iter()
-        .map(|(size, cpu, time)| {
-            format!(
-                "{} {time:.0} ms / {:.0} ms CPU",
-                bytes_h(*size as u64),
-                cpu.median
-            )
+        .map(|(case, size)| {
+            let case = format!("rbuf_{case}{}", curve.suffix);
+            let time = ctx.rec.median_of(&Key::new(AREA, &case, &client), |s| {
+                Some(s.elapsed.as_secs_f64() * 1000.0)
+            })?;
+            Some((*size, cpu_of(ctx, &case, curve.mode)?, time))
         })
-        .collect();
-    let knee = points
+        .collect()
+}
+
+/// Places the default on the read-buffer curves by client CPU (elapsed time is the slower
+/// side's pace, and is shown, not judged). A curve's knee is its smallest setting whose CPU is
+/// within noise of its lowest (on a flat curve, the smallest setting); the knee of all is the
+/// largest of theirs. The raw socket's average read (it asks for 1 MiB) tells how much data a
+/// read finds waiting when the server sets the pace.
+fn knee(ctx: &Ctx) {
+    let Some(curves) = CURVES
         .iter()
-        .find(|(_, cpu, _)| cpu.median <= min_cpu * (1.0 + noise))
-        .map(|p| p.0);
-    let default = 256 << 10;
-    let verdict = if max_cpu <= min_cpu * (1.0 + noise) {
-        format!(
-            "Client CPU is flat within noise (±{:.0}%) from 16 KiB to 4 MiB: no knee here, so \
-             the default 256 KiB buys nothing measurable over smaller reads on this machine, \
-             and costs heap",
+        .map(|&curve| Some((curve, points(ctx, curve)?)))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return;
+    };
+    let default = default_read_buffer();
+    let base_noise = between_runs_noise(ctx);
+    let mut knee = 0;
+    let mut lines = Vec::new();
+    // Curves on which the default costs measurably more CPU than the cheapest setting.
+    let mut dearer = Vec::new();
+    for (curve, points) in &curves {
+        let min_cpu = points
+            .iter()
+            .map(|p| p.1.median)
+            .fold(f64::INFINITY, f64::min);
+        let noise = points.iter().map(|p| p.1.noise).fold(base_noise, f64::max);
+        let this = points
+            .iter()
+            .find(|(_, cpu, _)| cpu.median <= min_cpu * (1.0 + noise))
+            .map_or(0, |p| p.0);
+        knee = knee.max(this);
+        if let Some((_, cpu, _)) = points.iter().find(|p| p.0 == default) {
+            if cpu.median > min_cpu * (1.0 + noise) {
+                dearer.push(format!(
+                    "{} (+{:.0}%)",
+                    curve.label,
+                    (cpu.median / min_cpu - 1.0) * 100.0
+                ));
+            }
+        }
+        let flat = points
+            .iter()
+            .all(|(_, cpu, _)| cpu.median <= min_cpu * (1.0 + noise));
+        let points: Vec<String> = points
+            .iter()
+            .map(|(size, cpu, time)| {
+                format!(
+                    "{} {time:.0} ms / {:.0} ms CPU",
+                    bytes_h(*size as u64),
+                    cpu.median
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{} (elapsed / client CPU): {}; {} (noise ±{:.0}%)",
+            curve.label,
+            points.join(", "),
+            if flat {
+                "flat".to_owned()
+            } else {
+                format!("knee {}", bytes_h(this as u64))
+            },
             noise * 100.0
+        ));
+    }
+    let (knee_h, default_h) = (bytes_h(knee as u64), bytes_h(default as u64));
+    let verdict = if !dearer.is_empty() {
+        format!(
+            "Knee of all curves: {knee_h}; the default {default_h} costs measurably more client \
+             CPU than the cheapest setting on: {}. Move the default",
+            dearer.join(", ")
+        )
+    } else if knee == default {
+        format!("Knee of all curves: {knee_h}; the default {default_h} is the knee")
+    } else if knee < default {
+        format!(
+            "Knee of all curves: {knee_h}; the default {default_h} is within noise of the \
+             cheapest setting on every curve, past the knee measured here: it holds {} more \
+             heap per connection, for fewer wake-ups per byte when the client falls behind a \
+             server faster than this one can show",
+            bytes_h((default - knee) as u64)
         )
     } else {
         format!(
-            "Knee (smallest setting within ±{:.0}% of the lowest client CPU): {}; the default \
-             256 KiB {}",
-            noise * 100.0,
-            knee.map_or("none".to_owned(), |k| bytes_h(k as u64)),
-            match knee {
-                Some(k) if k == default => "is the knee",
-                Some(k) if k < default => "is past the knee (more memory for no measurable gain)",
-                Some(_) => "is before the knee (larger reads are measurably cheaper)",
-                None => "could not be placed",
-            }
+            "Knee of all curves: {knee_h}; the default {default_h} is before the knee \
+             (larger reads are measurably cheaper)"
         )
     };
     let view_case = if ctx.quick { "100k" } else { "1m" };
@@ -223,11 +327,12 @@ fn knee(ctx: &Ctx) {
     ctx.rec.note(
         AREA,
         format!(
-            "read-buffer curve (elapsed / client CPU): {}. {verdict}{}{}",
-            curve.join(", "),
+            "read-buffer curves: {}. {verdict}{}{}",
+            lines.join("; "),
             read.map_or(String::new(), |r| format!(
                 ". The raw socket, asking for 1 MiB per read, finds {} waiting on average \
-                 (throughput/{view_case}): the server's pace, not the buffer, sets the read size",
+                 (throughput/{view_case}): with raw rows the server's pace, not the buffer, \
+                 sets the read size",
                 bytes_h(r as u64)
             )),
             if ctx.quick {

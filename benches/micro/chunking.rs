@@ -1,7 +1,7 @@
 //! `chunking/*`: batching rows into `Vec<Bytes>` chunks bounded by a row count and a byte
 //! budget, as `RawStream::next_chunk` does, against `one_by_one` (`try_next`).
 //!
-//! The response arrives in reads of 256 KiB (the default read size), so a chunk ends at a
+//! The response arrives in reads of the default read size, so a chunk ends at a
 //! limit or when the rows of the reads so far are used up, as it does on a fast connection.
 //! Each chunk is dropped once built, as a consumer would after using it. Throughput is rows.
 
@@ -34,7 +34,7 @@ pub fn benches(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("one_by_one", size.label()), |b| {
             b.iter(|| {
                 let mut rows = 0usize;
-                rows::drain_reads(wire, READ_BUFFER_SIZE, |v| {
+                rows::drain_reads(wire, *READ_BUFFER_SIZE, |v| {
                     rows += 1;
                     black_box(v);
                 });
@@ -64,7 +64,7 @@ pub fn benches(c: &mut Criterion) {
 /// buffered, then buffered rows while under both limits.
 #[inline]
 fn chunked(wire: &[u8], max_rows: usize, max_bytes: usize, mut out: impl FnMut(Vec<Bytes>)) {
-    let mut socket = Socket::new(wire, READ_BUFFER_SIZE);
+    let mut socket = Socket::new(wire, *READ_BUFFER_SIZE);
     loop {
         let first = match socket.next_row(true) {
             Next::Row(v) => v,

@@ -2,6 +2,8 @@
 //! sans-IO pieces (`RowDecoder`, `reserve_read`), driven the way `RawStream` and the
 //! connection drive them.
 
+use std::sync::LazyLock;
+
 use bytes::{Bytes, BytesMut};
 use jsonwire::proto::backend::Message;
 use jsonwire::proto::rows::{reserve_read, RowDecoder, RowEvent};
@@ -11,7 +13,8 @@ use jsonwire::proto::JSONB_OID;
 pub const MAX_MESSAGE: usize = 1 << 30;
 
 /// The client's default `read_buffer_size`.
-pub const READ_BUFFER_SIZE: usize = 256 * 1024;
+pub static READ_BUFFER_SIZE: LazyLock<usize> =
+    LazyLock::new(|| jsonwire::Config::new().get_read_buffer_size());
 
 /// What the next step over the read buffer produced.
 pub enum Next {
@@ -64,7 +67,7 @@ fn next_row(decoder: &mut RowDecoder, buf: &mut BytesMut) -> Next {
 /// `src` into `buf`.
 pub fn fill(buf: &mut BytesMut, src: &mut &[u8], chunk: usize) {
     assert!(!src.is_empty(), "the response ended inside a message");
-    reserve_read(buf, READ_BUFFER_SIZE, MAX_MESSAGE).expect("valid length");
+    reserve_read(buf, *READ_BUFFER_SIZE, MAX_MESSAGE).expect("valid length");
     let n = chunk.min(buf.capacity() - buf.len()).min(src.len());
     buf.extend_from_slice(&src[..n]);
     *src = &src[n..];
@@ -99,7 +102,7 @@ impl<'a> Socket<'a> {
         Socket {
             src: wire,
             chunk,
-            buf: BytesMut::with_capacity(READ_BUFFER_SIZE),
+            buf: BytesMut::with_capacity(*READ_BUFFER_SIZE),
             decoder: None,
             done: false,
         }

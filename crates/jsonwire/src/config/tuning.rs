@@ -39,6 +39,11 @@ impl Config {
         self
     }
 
+    /// The bytes asked of each socket read: [`Config::read_buffer_size`].
+    pub fn get_read_buffer_size(&self) -> usize {
+        self.tuning.read_buffer_size
+    }
+
     /// The largest message accepted from the server (default 1 GiB, Postgres's own limit
     /// for a field). A larger one is a protocol error before any memory is reserved for it.
     pub fn max_message_size(&mut self, bytes: usize) -> &mut Config {
