@@ -75,11 +75,11 @@ const AREAS: [Area; 10] = [
     Area {
         name: chunk::AREA,
         title: "5. Chunk strategy",
-        about: "jsonwire per read-buffer size (with raw rows, where the server is the slower \
-                side, and with rows parsed into Value, where the client is and every read comes \
-                back full, and with 10 KB documents), per `next_chunk(max_rows, max_bytes)` \
-                limit, and binary vs text result format. The default read buffer should sit on \
-                the knee of all three curves.",
+        about: "jsonwire per read-buffer size in each stream mode (raw rows, where the server \
+                is the slower side; rows parsed into Value, where the client is and every read \
+                comes back full; typed rows), per `next_chunk(max_rows, max_bytes)` limit, and \
+                binary vs text result format. The default read buffer should be within noise \
+                of the cheapest setting on every curve.",
     },
     Area {
         name: pushdown::AREA,

@@ -2,12 +2,12 @@
 //! size (16 KiB to 4 MiB; the default should sit on the knee), per `next_chunk` limit, and with
 //! binary against text result format.
 //!
-//! The read-buffer curve is measured twice, because what a read finds waiting depends on which
-//! side is slower. With raw rows the server sets the pace: each read finds what was sent since
-//! the last one, a few KiB on loopback, whatever the buffer. With rows parsed into
+//! The read-buffer curve is measured per stream mode, because what a read finds waiting depends
+//! on which side is slower. With raw rows the server sets the pace: each read finds what was
+//! sent since the last one, a few KiB on loopback, whatever the buffer. With rows parsed into
 //! `serde_json::Value` the client is the slower side, the socket backs up and every read comes
-//! back full, so there the buffer size is the number of wake-ups. A third curve streams 10 KB
-//! documents, of which a small buffer holds only one or two. The knee is the smallest setting
+//! back full, so there the buffer size is the number of wake-ups. Typed rows fall in between.
+//! A curve's knee is its smallest setting within noise of its cheapest; the default should be
 //! within noise of the cheapest on every curve.
 
 use criterion::Criterion;
@@ -30,36 +30,27 @@ const CHUNKS: [(&str, usize, usize); 4] = [
     ("8192r_8m", 8192, 8 << 20),
 ];
 
-/// One read-buffer curve: its rows are `rbuf_<size><suffix>` for `Client::Jsonwire(mode)`.
+/// One read-buffer curve: its rows are `rbuf_<size>` for `Client::Jsonwire(mode)`.
 #[derive(Clone, Copy)]
 struct Curve {
     label: &'static str,
-    suffix: &'static str,
     mode: Mode,
-    /// The 10 KB documents of `v_test_large_10k` instead of the group's view.
-    large: bool,
 }
 
 /// The read-buffer curves: raw rows (the server is the slower side), rows parsed into `Value`
-/// (the client is), and 10 KB documents, which a small buffer cannot hold many of.
+/// (the client is), and rows deserialized into a struct (in between).
 const CURVES: [Curve; 3] = [
     Curve {
         label: "raw rows",
-        suffix: "",
         mode: Mode::Raw,
-        large: false,
     },
     Curve {
         label: "Value rows",
-        suffix: "",
         mode: Mode::Value,
-        large: false,
     },
     Curve {
-        label: "10 KB documents, raw",
-        suffix: "_10kb",
-        mode: Mode::Raw,
-        large: true,
+        label: "typed rows",
+        mode: Mode::Typed,
     },
 ];
 
@@ -78,12 +69,7 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
     let jw = Client::Jsonwire(Mode::Raw);
 
     for curve in CURVES {
-        let (w, pace) = if curve.large {
-            (Workload::view("v_test_large_10k"), Pace::Fast)
-        } else {
-            (w, pace)
-        };
-        let name = format!("{AREA}/read_buffer_{}{}", curve.mode.name(), curve.suffix);
+        let name = format!("{AREA}/read_buffer_{}", curve.mode.name());
         let mut g = ctx.group(c, &name, pace);
         for (case, size) in READ_BUFFERS {
             let mut config = ctx.jsonwire_config();
@@ -92,10 +78,10 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
                 &mut g,
                 ctx,
                 AREA,
-                &format!("rbuf_{case}{}", curve.suffix),
+                &format!("rbuf_{case}"),
                 Client::Jsonwire(curve.mode),
                 w,
-                curve.large,
+                false,
                 Some(&config),
             );
         }
@@ -223,7 +209,7 @@ fn points(ctx: &Ctx, curve: Curve) -> Option<Vec<(usize, Cpu, f64)>> {
     READ_BUFFERS
         .iter()
         .map(|(case, size)| {
-            let case = format!("rbuf_{case}{}", curve.suffix);
+            let case = format!("rbuf_{case}");
             let time = ctx.rec.median_of(&Key::new(AREA, &case, &client), |s| {
                 Some(s.elapsed.as_secs_f64() * 1000.0)
             })?;
