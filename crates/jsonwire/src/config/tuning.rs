@@ -16,7 +16,7 @@ pub(crate) struct Tuning {
 }
 
 /// The default read size; see `BENCHMARKING.md` (chunk strategy) for how it was chosen.
-pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 256 * 1024;
+pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 64 * 1024;
 
 impl Default for Tuning {
     fn default() -> Tuning {
@@ -31,7 +31,7 @@ impl Default for Tuning {
 }
 
 impl Config {
-    /// Bytes asked of each socket read (default 256 KiB, at least 4 KiB). The read buffer
+    /// Bytes asked of each socket read (default 64 KiB, at least 4 KiB). The read buffer
     /// holds this much plus at most one incomplete message; after a larger message it
     /// returns to this size. Larger reads mean fewer wake-ups; smaller ones less memory.
     pub fn read_buffer_size(&mut self, bytes: usize) -> &mut Config {
