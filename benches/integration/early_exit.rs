@@ -100,7 +100,8 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
                         Ok::<_, clients::BenchError>((got, t1.elapsed()))
                     })
                 });
-                let (got, recovery) = got.unwrap_or_else(|e| panic!("{}: {e}", key.id()));
+                let (got, recovery) =
+                    got.unwrap_or_else(|e| panic!("{}: {}", key.id(), clients::error_chain(&*e)));
                 exit_sample(ctx, &key, read, got.rows, got.ttfr, recovery).with_cost(cost)
             },
         );

@@ -116,7 +116,12 @@ impl Ctx {
     pub fn tokio_postgres(&self) -> TokioClient {
         self.rt
             .block_on(TokioClient::connect(self.server.url()))
-            .unwrap_or_else(|e| panic!("tokio-postgres cannot connect: {e}"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "tokio-postgres cannot connect: {}",
+                    clients::error_chain(&*e)
+                )
+            })
     }
 
     /// Connects the raw-socket reader.
@@ -133,7 +138,7 @@ pub fn sample_from(
     want: Expected,
     got: Result<Received, BenchError>,
 ) -> Sample {
-    let got = got.unwrap_or_else(|e| panic!("{}: {e}", key.id()));
+    let got = got.unwrap_or_else(|e| panic!("{}: {}", key.id(), clients::error_chain(&*e)));
     ctx.check(key, want, got.rows, got.bytes);
     Sample {
         timed: got.elapsed,

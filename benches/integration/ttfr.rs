@@ -89,7 +89,7 @@ fn first_row(
     let base = ctx.heap_base();
     // Whole results are checked against bench_expected; a cancelled one must hold its first row.
     let checked = |got: Result<clients::Received, clients::BenchError>| {
-        let got = got.unwrap_or_else(|e| panic!("{}: {e}", key.id()));
+        let got = got.unwrap_or_else(|e| panic!("{}: {}", key.id(), clients::error_chain(&*e)));
         if whole {
             ctx.check(&key, want, got.rows, got.bytes);
         } else {
@@ -190,7 +190,10 @@ pub async fn tokio_ready(client: &tokio_postgres::Client) {
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) => {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            Err(e) => panic!("tokio-postgres did not recover after a cancel: {e}"),
+            Err(e) => panic!(
+                "tokio-postgres did not recover after a cancel: {}",
+                clients::error_chain(&e)
+            ),
         }
     }
     panic!("tokio-postgres: a trivial query was cancelled three times in a row");

@@ -23,6 +23,19 @@ use crate::dataset::{BulkOrder, Order, Workload, SELECTIVITY_PREDICATE};
 /// Any error of a benchmark client.
 pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
+/// An error and its sources, `outer: inner: …` (tokio-postgres's own message is only "db
+/// error"; the server's is its source).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// How rows are consumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
