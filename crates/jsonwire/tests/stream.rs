@@ -20,6 +20,18 @@ async fn collect_raw(client: &mut jsonwire::Client, sql: &str) -> Vec<String> {
     out
 }
 
+/// Reads `rows` up to its error: how many rows came before it, and the error.
+async fn rows_until_error(rows: &mut jsonwire::RawStream<'_>) -> (u64, jsonwire::Error) {
+    let mut n = 0;
+    loop {
+        match rows.try_next().await {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("the stream ended after {n} rows without an error"),
+            Err(e) => return (n, e),
+        }
+    }
+}
+
 #[tokio::test]
 async fn raw_rows_are_byte_identical_to_psql_for_jsonb_and_json() {
     let mut c = client().await;
@@ -210,14 +222,7 @@ async fn server_error_mid_stream_comes_after_every_earlier_row_then_the_client_i
         .stream_raw()
         .await
         .unwrap();
-    let mut n = 0;
-    let err = loop {
-        match rows.try_next().await {
-            Ok(Some(_)) => n += 1,
-            Ok(None) => panic!("stream ended without the error"),
-            Err(e) => break e,
-        }
-    };
+    let (n, err) = rows_until_error(&mut rows).await;
     assert_eq!(n, 4999);
     assert_eq!(err.kind(), ErrorKind::Server);
     assert_eq!(err.code(), Some("22012"));
@@ -270,14 +275,7 @@ async fn statement_timeout_mid_stream_is_57014() {
         .stream_raw()
         .await
         .unwrap();
-    let mut n = 0;
-    let err = loop {
-        match rows.try_next().await {
-            Ok(Some(_)) => n += 1,
-            Ok(None) => panic!("no timeout"),
-            Err(e) => break e,
-        }
-    };
+    let (n, err) = rows_until_error(&mut rows).await;
     assert!(n <= 2, "{n} rows before the timeout");
     assert_eq!(err.code(), Some("57014"));
     assert!(err.to_string().contains("statement timeout"), "{err}");
