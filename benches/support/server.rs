@@ -300,3 +300,48 @@ pub fn report_dir(workspace: &Path) -> PathBuf {
         .unwrap_or_else(|| workspace.join("target"));
     target.join("jsonwire-bench")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
+        let dir = std::env::temp_dir().join(format!("jw-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{:x}.conf", text.len() * 31 + text.lines().count()));
+        std::fs::write(&path, text).unwrap();
+        let got = read_settings(&path).map_err(|e| e.to_string());
+        std::fs::remove_file(&path).unwrap();
+        got
+    }
+
+    #[test]
+    fn the_benchmark_settings_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/postgres.conf");
+        let settings = read_settings(&path).unwrap();
+        let get = |name: &str| {
+            settings
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("shared_buffers"), Some("1GB"));
+        assert_eq!(get("max_connections"), Some("250"));
+        assert_eq!(get("jit"), Some("off"));
+    }
+
+    #[test]
+    fn quotes_and_comments_are_stripped_and_bad_lines_are_named() {
+        assert_eq!(
+            parse("# a comment\n\nwork_mem = '64MB'   # trailing\nfsync=off\n").unwrap(),
+            [
+                ("work_mem".to_owned(), "64MB".to_owned()),
+                ("fsync".to_owned(), "off".to_owned())
+            ]
+        );
+        let err = parse("fsync = off\nshared buffers = 1GB\n").unwrap_err();
+        assert!(err.contains(":2: expected `name = value`"), "{err}");
+        let err = parse("jit =\n").unwrap_err();
+        assert!(err.contains(":1:"), "{err}");
+    }
+}
