@@ -76,8 +76,8 @@ const AREAS: [Area; 10] = [
         name: chunk::AREA,
         title: "5. Chunk strategy",
         about: "jsonwire per read-buffer size in each stream mode (raw rows, where the server \
-                is the slower side; rows parsed into Value, where the client is and every read \
-                comes back full; typed rows), per `next_chunk(max_rows, max_bytes)` limit, and \
+                is the slower side; rows parsed into Value, where the client is and data \
+                queues in the socket; typed rows), per `next_chunk(max_rows, max_bytes)` limit, and \
                 binary vs text result format. The default read buffer should be within noise \
                 of the cheapest setting on every curve.",
     },

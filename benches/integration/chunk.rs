@@ -5,10 +5,12 @@
 //! The read-buffer curve is measured per stream mode, because what a read finds waiting depends
 //! on which side is slower. With raw rows the server sets the pace: each read finds what was
 //! sent since the last one, a few KiB on loopback, whatever the buffer. With rows parsed into
-//! `serde_json::Value` the client is the slower side, the socket backs up and every read comes
-//! back full, so there the buffer size is the number of wake-ups. Typed rows fall in between.
-//! A curve's knee is its smallest setting within noise of its cheapest; the default should be
-//! within noise of the cheapest on every curve.
+//! `serde_json::Value` the client is the slower side (its CPU time equals the elapsed time), so
+//! data queues in the socket and a read can find more than the server's last write; there a
+//! larger buffer can save wake-ups. Typed rows fall in between. A curve's knee is its smallest
+//! setting within noise of its cheapest; the default should be within noise of the cheapest on
+//! every curve. jsonwire reads as soon as anything arrives, so these are curves of eager reads
+//! (BENCHMARKING.md: "How the reader waits changes the server's pace").
 
 use criterion::Criterion;
 use jsonwire_benches::clients::{self, Mode};
