@@ -1,5 +1,13 @@
 //! Building the `SELECT` that [`Client::query`](crate::Client::query) sends, and quoting
 //! identifiers.
+//!
+//! Predicates and `ORDER BY` expressions are SQL text written by the program, not by its
+//! users: values go through bound parameters (`$1`, `$2`, …). The builder still keeps each
+//! fragment to itself: it refuses one whose quote, comment or parenthesis does not end inside
+//! it, or that holds a `;`, and puts each on lines of its own, so that a trailing `--` comment
+//! cannot swallow the `LIMIT` that follows.
+
+mod fragment;
 
 use std::fmt::Write as _;
 
@@ -123,13 +131,13 @@ impl Select {
         self
     }
 
-    /// Adds a predicate, combined with earlier ones by `AND`.
+    /// Adds a predicate, combined with earlier ones by `AND`. Trusted SQL: see the module docs.
     pub fn filter(&mut self, predicate: &str) -> &mut Select {
         self.filters.push(predicate.to_owned());
         self
     }
 
-    /// Adds an `ORDER BY` expression, after earlier ones.
+    /// Adds an `ORDER BY` expression, after earlier ones. Trusted SQL: see the module docs.
     pub fn order_by(&mut self, expr: &str) -> &mut Select {
         self.order_by.push(expr.to_owned());
         self
@@ -141,10 +149,13 @@ impl Select {
         self
     }
 
-    /// The SQL text.
+    /// The SQL text: one statement, each fragment between line breaks (predicates also in
+    /// parentheses).
     ///
     /// # Errors
-    /// A config error for an invalid relation name, or an empty predicate or order expression.
+    /// A config error for an invalid relation name, or for a predicate or order expression
+    /// that is empty, holds a `;`, or leaves a quote, a comment or a parenthesis open (the
+    /// message names the fragment and the problem).
     pub fn to_sql(&self) -> Result<String> {
         let relation = quote_relation(&self.relation)?;
         let mut sql = String::with_capacity(64 + relation.len());
@@ -153,24 +164,20 @@ impl Select {
         sql.push_str(" FROM ");
         sql.push_str(&relation);
         for (i, f) in self.filters.iter().enumerate() {
-            if f.trim().is_empty() {
-                return Err(Error::config("empty filter predicate"));
-            }
-            sql.push_str(if i == 0 { " WHERE (" } else { " AND (" });
+            fragment::check("filter predicate", f)?;
+            sql.push_str(if i == 0 { "\nWHERE (\n" } else { "\n) AND (\n" });
             sql.push_str(f);
-            // On its own line, so that a trailing `--` comment in the predicate cannot
-            // swallow the parenthesis.
+        }
+        if !self.filters.is_empty() {
             sql.push_str("\n)");
         }
         for (i, o) in self.order_by.iter().enumerate() {
-            if o.trim().is_empty() {
-                return Err(Error::config("empty ORDER BY expression"));
-            }
-            sql.push_str(if i == 0 { " ORDER BY " } else { ", " });
+            fragment::check("ORDER BY expression", o)?;
+            sql.push_str(if i == 0 { "\nORDER BY\n" } else { "\n,\n" });
             sql.push_str(o);
         }
         if let Some(n) = self.limit {
-            let _ = write!(sql, " LIMIT {n}");
+            let _ = write!(sql, "\nLIMIT {n}");
         }
         Ok(sql)
     }
@@ -226,7 +233,37 @@ mod tests {
             .limit(10_000);
         assert_eq!(
             s.to_sql().unwrap(),
-            "SELECT \"data\" FROM \"public\".\"v_order\" WHERE (data->>'status' = $1\n) AND ((data->>'total')::numeric > $2\n) ORDER BY data->>'created_at' DESC LIMIT 10000"
+            "SELECT \"data\" FROM \"public\".\"v_order\"\nWHERE (\ndata->>'status' = $1\n) AND (\n(data->>'total')::numeric > $2\n)\nORDER BY\ndata->>'created_at' DESC\nLIMIT 10000"
         );
+    }
+
+    #[test]
+    fn a_trailing_comment_cannot_swallow_what_follows() {
+        let mut s = Select::new("v");
+        s.filter("a = 1 -- why").order_by("data->>'id' --").limit(2);
+        let sql = s.to_sql().unwrap();
+        assert!(sql.ends_with("data->>'id' --\nLIMIT 2"), "{sql}");
+        let code = fragment::check("statement", &sql).unwrap().code;
+        assert!(
+            code.ends_with("\nLIMIT 2") && code.contains("\n)\nORDER BY\n"),
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn fragments_that_escape_are_refused() {
+        for (filter, order, why) in [
+            ("a) OR (true", "x", "filter predicate \"a) OR (true\""),
+            ("a = 'x", "x", "unterminated quoted string"),
+            ("a", "x; DELETE FROM t", "ORDER BY expression"),
+            ("a", "x /* ", "unterminated /* comment"),
+            ("a", " ", "empty ORDER BY expression"),
+        ] {
+            let mut s = Select::new("v");
+            s.filter(filter).order_by(order);
+            let err = s.to_sql().unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config);
+            assert!(err.to_string().contains(why), "{filter:?} {order:?}: {err}");
+        }
     }
 }

@@ -100,6 +100,32 @@ async fn query_builder_with_filter_order_and_limit() {
 }
 
 #[tokio::test]
+async fn a_trailing_comment_in_order_by_does_not_swallow_the_limit() {
+    let mut c = client().await;
+    let mut rows = c
+        .query("jw_view")
+        .filter("true -- all", NO_PARAMS)
+        .order_by("data->>'id' --")
+        .limit(2)
+        .stream_raw()
+        .await
+        .unwrap();
+    let mut n = 0;
+    while rows.try_next().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    drop(rows);
+    let err = c
+        .query("jw_view")
+        .filter("true) OR (true", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}
+
+#[tokio::test]
 async fn schema_qualified_relation_names_are_quoted() {
     let mut c = client().await;
     let mut rows = c
