@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::duration::{self, MILLIS, SECONDS};
+use super::tuning::Tuning;
 use super::{Config, DEFAULT_PORT};
 use crate::error::{Error, Result};
 
@@ -63,6 +65,43 @@ pub(super) fn parse_timeout(s: &str) -> Option<Duration> {
     })
 }
 
+/// `connect_timeout`: libpq's whole seconds, or a duration with a unit (`1500ms`), which
+/// libpq does not read but which lets every `Duration` print and parse back exactly.
+fn parse_connect_timeout(s: &str) -> Option<Duration> {
+    if duration::has_unit(s) {
+        duration::parse(s, SECONDS)
+    } else {
+        parse_timeout(s)
+    }
+}
+
+/// A libpq integer setting where zero or less means "the system default" (`None`), or a
+/// duration with a unit.
+fn parse_system_default(s: &str, bare: u128) -> Option<Option<Duration>> {
+    if duration::has_unit(s) {
+        return duration::parse(s, bare).map(|d| (!d.is_zero()).then_some(d));
+    }
+    let n = parse_int(s)?;
+    Some((n > 0).then(|| {
+        let nanos = u128::from(n.unsigned_abs()) * bare;
+        Duration::from_nanos(nanos as u64)
+    }))
+}
+
+/// Postgres's spellings of a boolean setting.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "on" | "true" | "yes" | "t" | "y" => Some(true),
+        "0" | "off" | "false" | "no" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// A count or a size: a whole non-negative number.
+fn parse_count<T: std::str::FromStr>(s: &str) -> Option<T> {
+    s.trim_matches(is_space).parse().ok()
+}
+
 /// The encodings the server spells as UTF8; it ignores case and punctuation in names.
 fn is_utf8(name: &str) -> bool {
     let name: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
@@ -72,6 +111,7 @@ fn is_utf8(name: &str) -> bool {
 /// Sets one libpq keyword; a later value replaces an earlier one, lists included.
 pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
     let text = || Some(value.to_owned());
+    let bad = |what: &str| Error::config(format!("invalid {key} value: {value:?} ({what})"));
     match key {
         "host" => config.hosts = value.split(',').map(String::from).collect(),
         "hostaddr" => config.hostaddrs = parse_hostaddrs(value, None)?,
@@ -83,9 +123,62 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
         "fallback_application_name" => config.fallback_application_name = text(),
         "options" => config.options = text(),
         "connect_timeout" => {
-            let timeout = parse_timeout(value)
+            let timeout = parse_connect_timeout(value)
                 .ok_or_else(|| invalid("connect_timeout value", value, None))?;
             config.connect_timeout = Some(timeout);
+        }
+        "keepalives" => {
+            let on = parse_int(value).ok_or_else(|| bad("expected 1 or 0"))?;
+            config.keepalives(on != 0);
+        }
+        "keepalives_idle" | "keepalives_interval" | "tcp_user_timeout" => {
+            let bare = if key == "tcp_user_timeout" {
+                MILLIS
+            } else {
+                SECONDS
+            };
+            let unit = if bare == MILLIS {
+                "milliseconds"
+            } else {
+                "seconds"
+            };
+            let d = parse_system_default(value, bare)
+                .ok_or_else(|| bad(&format!("expected whole {unit} or a duration like 10s")))?;
+            let d = d.unwrap_or_default();
+            match key {
+                "keepalives_idle" => config.keepalives_idle(d),
+                "keepalives_interval" => config.keepalives_interval(d),
+                _ => config.tcp_user_timeout(d),
+            };
+        }
+        "keepalives_count" => {
+            let n: i64 = parse_count(value).ok_or_else(|| bad("expected a whole number"))?;
+            config.keepalives_count(u32::try_from(n.max(0)).map_err(|_| bad("too large"))?);
+        }
+        "read_buffer_size" | "max_message_size" | "max_parameters" => {
+            let n = parse_count(value).ok_or_else(|| bad("expected a number of bytes"))?;
+            match key {
+                "read_buffer_size" => config.read_buffer_size(n),
+                "max_message_size" => config.max_message_size(n),
+                _ => config.max_parameters(n),
+            };
+        }
+        "drain_max_bytes" => {
+            config.tuning.drain_max_bytes =
+                parse_count(value).ok_or_else(|| bad("expected a number of bytes"))?;
+        }
+        "drain_timeout" | "cancel_timeout" => {
+            let d = duration::parse(value, MILLIS)
+                .ok_or_else(|| bad("expected milliseconds or a duration like 5s"))?;
+            if key == "drain_timeout" {
+                config.tuning.drain_timeout = d;
+            } else {
+                config.cancel_timeout(d);
+            }
+        }
+        "binary_results" => {
+            config.tuning.binary_results =
+                parse_bool(value).ok_or_else(|| bad("expected true or false"))?;
         }
         "sslmode" => config.ssl_mode = Some(value.parse()?),
         "passfile" => config.passfile = Some(PathBuf::from(value)),
@@ -184,8 +277,14 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
-/// A libpq `key=value` string for logs, with the password shown as `<redacted>`; without a
-/// password it parses back to an equal [`Config`].
+/// A `key=value` string for logs, with the password shown as `<redacted>`.
+///
+/// It parses back to an equal [`Config`] ([`Config::parse`]`(&config.to_string()) == config`)
+/// for every config whose host, hostaddr and port lists match (as connecting requires), except
+/// for the password, which never prints, and a `passfile` path that is not UTF-8. libpq's
+/// keys print as libpq writes them; jsonwire's own keys (`read_buffer_size`, `drain_timeout`,
+/// …) and durations that libpq's whole seconds cannot hold (`connect_timeout=1500ms`) print
+/// only when set, and libpq would refuse them.
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut sep = "";
@@ -221,9 +320,12 @@ impl fmt::Display for Config {
             pair(f, "password", "<redacted>")?;
         }
         if let Some(timeout) = self.connect_timeout {
-            // Rounded up so that a sub-second timeout does not read back as "no timeout".
-            let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
-            pair(f, "connect_timeout", &secs.to_string())?;
+            // Whole seconds as libpq writes them, except one second, which libpq reads as two.
+            let shown = match timeout.as_secs() {
+                1 if timeout.subsec_nanos() == 0 => "1s".to_owned(),
+                _ => duration::format(timeout, SECONDS, i32::MAX as u128),
+            };
+            pair(f, "connect_timeout", &shown)?;
         }
         if let Some(mode) = self.ssl_mode {
             pair(f, "sslmode", mode.as_str())?;
@@ -234,8 +336,57 @@ impl fmt::Display for Config {
         if let Some(attrs) = self.target_session_attrs {
             pair(f, "target_session_attrs", attrs.as_str())?;
         }
-        Ok(())
+        fmt_tuning(&self.tuning, &mut |key, value| pair(f, key, value))
     }
+}
+
+/// The settings that differ from their defaults, each as `set` reads it back.
+fn fmt_tuning(t: &Tuning, pair: &mut dyn FnMut(&str, &str) -> fmt::Result) -> fmt::Result {
+    let d = Tuning::default();
+    let int_max = i32::MAX as u128;
+    if !t.keepalives {
+        pair("keepalives", "0")?;
+    }
+    for (key, value, bare) in [
+        ("keepalives_idle", t.keepalives_idle, SECONDS),
+        ("keepalives_interval", t.keepalives_interval, SECONDS),
+        ("tcp_user_timeout", t.tcp_user_timeout, MILLIS),
+    ] {
+        if let Some(value) = value {
+            pair(key, &duration::format(value, bare, int_max))?;
+        }
+    }
+    if let Some(count) = t.keepalives_count {
+        pair("keepalives_count", &count.to_string())?;
+    }
+    for (key, value, default) in [
+        ("read_buffer_size", t.read_buffer_size, d.read_buffer_size),
+        ("max_message_size", t.max_message_size, d.max_message_size),
+        ("max_parameters", t.max_parameters, d.max_parameters),
+    ] {
+        if value != default {
+            pair(key, &value.to_string())?;
+        }
+    }
+    if t.drain_max_bytes != d.drain_max_bytes {
+        pair("drain_max_bytes", &t.drain_max_bytes.to_string())?;
+    }
+    if t.drain_timeout != d.drain_timeout {
+        pair(
+            "drain_timeout",
+            &duration::format(t.drain_timeout, MILLIS, 0),
+        )?;
+    }
+    if let Some(timeout) = t.cancel_timeout {
+        pair("cancel_timeout", &duration::format(timeout, MILLIS, 0))?;
+    }
+    if t.binary_results != d.binary_results {
+        pair(
+            "binary_results",
+            if t.binary_results { "true" } else { "false" },
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -431,9 +582,74 @@ mod tests {
     }
 
     #[test]
-    fn display_rounds_sub_second_timeouts_up() {
+    fn display_keeps_timeouts_libpq_cannot_write_exact() {
         let mut c = Config::new();
         c.connect_timeout(Duration::from_millis(500));
-        assert_eq!(c.to_string(), "connect_timeout=1");
+        assert_eq!(c.to_string(), "connect_timeout=500ms");
+        c.connect_timeout(Duration::from_secs(1));
+        assert_eq!(c.to_string(), "connect_timeout=1s");
+        c.connect_timeout(Duration::from_secs(10));
+        assert_eq!(c.to_string(), "connect_timeout=10");
+    }
+
+    #[test]
+    fn keepalive_and_jsonwire_keys_parse_and_print() {
+        let c = parse(
+            "keepalives=0 keepalives_idle=5 keepalives_interval=2s keepalives_count=3 \
+             tcp_user_timeout=1500 read_buffer_size=8192 max_message_size=1048576 \
+             max_parameters=64 drain_max_bytes=1000 drain_timeout=250 cancel_timeout=3s \
+             binary_results=off",
+        );
+        assert_eq!(
+            c.get_keepalives(),
+            (
+                false,
+                Some(Duration::from_secs(5)),
+                Some(Duration::from_secs(2)),
+                Some(3)
+            )
+        );
+        assert_eq!(c.get_tcp_user_timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(c.get_read_buffer_size(), 8192);
+        assert_eq!(c.get_max_message_size(), 1 << 20);
+        assert_eq!(c.get_max_parameters(), 64);
+        assert_eq!(c.get_drain_limits(), (1000, Duration::from_millis(250)));
+        assert_eq!(c.get_cancel_timeout(), Some(Duration::from_secs(3)));
+        assert!(!c.get_binary_results());
+        assert_eq!(
+            c.to_string(),
+            "keepalives=0 keepalives_idle=5 keepalives_interval=2 tcp_user_timeout=1500 \
+             keepalives_count=3 read_buffer_size=8192 max_message_size=1048576 max_parameters=64 \
+             drain_max_bytes=1000 drain_timeout=250ms cancel_timeout=3s binary_results=false"
+        );
+        // libpq: zero or less is the system default.
+        let c = parse("keepalives_idle=0 keepalives_count=-1 tcp_user_timeout=0");
+        assert_eq!(c, Config::new());
+        for (input, want) in [
+            (
+                "keepalives=maybe",
+                "invalid keepalives value: \"maybe\" (expected 1 or 0)",
+            ),
+            ("keepalives_idle=soon", "expected whole seconds"),
+            ("tcp_user_timeout=1.5", "expected whole milliseconds"),
+            ("read_buffer_size=-1", "invalid read_buffer_size value"),
+            ("binary_results=2", "expected true or false"),
+            ("drain_timeout='5 weeks'", "invalid drain_timeout value"),
+        ] {
+            assert!(error(input).contains(want), "{input}: {}", error(input));
+        }
+    }
+
+    #[test]
+    fn a_host_holding_a_comma_is_two_hosts_everywhere() {
+        let url = parse("postgresql://a%2Cb:5433/d");
+        assert_eq!(url.get_hosts(), ["a", "b"]);
+        assert_eq!(parse(&url.to_string()), url);
+        let mut built = Config::new();
+        built.host("a,b").port(5433).dbname("d");
+        assert_eq!(built, url);
     }
 }
+
+#[cfg(test)]
+mod round_trip;

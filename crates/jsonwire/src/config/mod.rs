@@ -4,6 +4,7 @@
 //! `Config::resolve` fills the gaps from the `PG*` environment variables and libpq's defaults
 //! (libpq docs 34.1 "Database Connection Control Functions" and 34.15 "Environment Variables").
 
+mod duration;
 mod kv;
 mod pgpass;
 mod resolve;
@@ -167,9 +168,17 @@ impl Config {
     ///
     /// Both forms accept libpq's keywords: `host`, `hostaddr`, `port`, `user`, `password`,
     /// `dbname`, `application_name`, `fallback_application_name`, `options`,
-    /// `connect_timeout`, `sslmode`, `passfile`, `target_session_attrs` and
+    /// `connect_timeout`, `sslmode`, `passfile`, `target_session_attrs`, `keepalives`,
+    /// `keepalives_idle`, `keepalives_interval`, `keepalives_count`, `tcp_user_timeout` and
     /// `client_encoding` (which must be `UTF8`). `host`, `hostaddr` and `port` take
     /// comma-separated lists; a host starting with `/` is a Unix socket directory.
+    ///
+    /// jsonwire's own settings have keys too, named after their setters: `read_buffer_size`,
+    /// `max_message_size`, `max_parameters`, `drain_max_bytes`, `drain_timeout`,
+    /// `cancel_timeout` and `binary_results`. Their durations are a whole number with an
+    /// optional unit (`ns`, `us`, `ms`, `s`, `min`, `h`, `d`), milliseconds when bare, as
+    /// Postgres writes its own settings; `connect_timeout` and the keepalive keys take a unit
+    /// too, and count as libpq does when bare (seconds; `tcp_user_timeout` milliseconds).
     ///
     /// # Errors
     ///
@@ -225,9 +234,10 @@ impl Config {
     }
 
     /// Adds a host to try, in order: a name, an IP address, or a Unix socket directory (a path
-    /// starting with `/`). An empty string stands for the default host.
+    /// starting with `/`). An empty string stands for the default host. A comma separates
+    /// hosts, as in libpq's `host` list: `host("a,b")` adds two.
     pub fn host(&mut self, host: &str) -> &mut Self {
-        self.hosts.push(host.to_owned());
+        self.hosts.extend(host.split(',').map(String::from));
         self
     }
 
@@ -238,9 +248,10 @@ impl Config {
         self
     }
 
-    /// Adds a port: give one for all hosts, or one per host.
+    /// Adds a port: give one for all hosts, or one per host. Zero stands for the default
+    /// port (5432), as an empty entry of libpq's port list does.
     pub fn port(&mut self, port: u16) -> &mut Self {
-        self.ports.push(port);
+        self.ports.push(if port == 0 { DEFAULT_PORT } else { port });
         self
     }
 

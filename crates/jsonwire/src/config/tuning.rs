@@ -1,5 +1,7 @@
-//! jsonwire's own connection settings: how a connection reads, what it accepts and how it
-//! recovers from an abandoned stream. They have no libpq spelling, so they are set in code.
+//! Settings of an open connection: how it reads, what it accepts from the server, how long it
+//! waits, how it recovers from an abandoned stream, and its TCP keepalives. The keepalive keys
+//! are libpq's; the others are jsonwire's own. All of them print in `Config`'s `Display` and
+//! parse back.
 
 use std::time::Duration;
 
@@ -13,10 +15,23 @@ pub(crate) struct Tuning {
     pub(crate) drain_max_bytes: u64,
     pub(crate) drain_timeout: Duration,
     pub(crate) binary_results: bool,
+    /// `None`: `connect_timeout`, else ten seconds.
+    pub(crate) cancel_timeout: Option<Duration>,
+    pub(crate) max_parameters: usize,
+    pub(crate) keepalives: bool,
+    /// `None` for these four: the operating system's default.
+    pub(crate) keepalives_idle: Option<Duration>,
+    pub(crate) keepalives_interval: Option<Duration>,
+    pub(crate) keepalives_count: Option<u32>,
+    pub(crate) tcp_user_timeout: Option<Duration>,
 }
 
 /// The default read size; see `BENCHMARKING.md` (chunk strategy) for how it was chosen.
 pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 64 * 1024;
+
+/// How many distinct ParameterStatus names a connection keeps by default. Postgres reports
+/// about twenty; the cap stops a hostile server from growing the map for the connection's life.
+pub(crate) const DEFAULT_MAX_PARAMETERS: usize = 256;
 
 impl Default for Tuning {
     fn default() -> Tuning {
@@ -26,13 +41,26 @@ impl Default for Tuning {
             drain_max_bytes: 64 << 20,
             drain_timeout: Duration::from_secs(5),
             binary_results: true,
+            cancel_timeout: None,
+            max_parameters: DEFAULT_MAX_PARAMETERS,
+            keepalives: true,
+            keepalives_idle: None,
+            keepalives_interval: None,
+            keepalives_count: None,
+            tcp_user_timeout: None,
         }
     }
 }
 
+/// Zero means "the system default" for the keepalive settings, as in libpq.
+fn nonzero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
 impl Config {
-    /// Bytes asked of each socket read (default 64 KiB, at least 4 KiB). The read buffer
-    /// holds this much plus at most one incomplete message; after a larger message it
+    /// Bytes asked of each socket read (default 64 KiB, at least 4 KiB); key
+    /// `read_buffer_size`. The read buffer holds this much plus at most one incomplete
+    /// message, and grows for a larger message only as its bytes arrive; after it, the buffer
     /// returns to this size. Larger reads mean fewer wake-ups; smaller ones less memory.
     pub fn read_buffer_size(&mut self, bytes: usize) -> &mut Config {
         self.tuning.read_buffer_size = bytes.max(4096);
@@ -45,25 +73,125 @@ impl Config {
     }
 
     /// The largest message accepted from the server (default 1 GiB, Postgres's own limit
-    /// for a field). A larger one is a protocol error before any memory is reserved for it.
+    /// for a field; at least 64 bytes); key `max_message_size`. A larger one is a protocol
+    /// error, and a message is never given memory before its bytes arrive.
     pub fn max_message_size(&mut self, bytes: usize) -> &mut Config {
         self.tuning.max_message_size = bytes.max(64);
         self
     }
 
-    /// When a stream is dropped before its end, the query is cancelled and the rest of the
-    /// response read and discarded: at most `max_bytes` (default 64 MiB) for at most
-    /// `timeout` (default 5 s). Past either limit the connection is closed instead.
+    /// The largest message accepted from the server: [`Config::max_message_size`].
+    pub fn get_max_message_size(&self) -> usize {
+        self.tuning.max_message_size
+    }
+
+    /// When a stream is dropped, cancelled or timed out before its end, the rest of the
+    /// response is read and discarded: at most `max_bytes` (default 64 MiB) for at most
+    /// `timeout` (default 5 s); keys `drain_max_bytes` and `drain_timeout`. Past either limit
+    /// the connection is closed instead.
     pub fn drain_limits(&mut self, max_bytes: u64, timeout: Duration) -> &mut Config {
         self.tuning.drain_max_bytes = max_bytes;
         self.tuning.drain_timeout = timeout;
         self
     }
 
-    /// Ask for results in binary format (default `true`). For jsonb the binary form is a
-    /// version byte and the same text; for json it is the text. `false` asks for text.
+    /// The drain limits (bytes, time): [`Config::drain_limits`].
+    pub fn get_drain_limits(&self) -> (u64, Duration) {
+        (self.tuning.drain_max_bytes, self.tuning.drain_timeout)
+    }
+
+    /// Ask for results in binary format (default `true`); key `binary_results`. For jsonb the
+    /// binary form is a version byte and the same text; for json it is the text. `false` asks
+    /// for text.
     pub fn binary_results(&mut self, binary: bool) -> &mut Config {
         self.tuning.binary_results = binary;
         self
+    }
+
+    /// Whether results are asked for in binary format: [`Config::binary_results`].
+    pub fn get_binary_results(&self) -> bool {
+        self.tuning.binary_results
+    }
+
+    /// The time allowed for a CancelRequest's own connection (default: `connect_timeout`,
+    /// else 10 s); key `cancel_timeout`. A cancel connection that does not finish in time is
+    /// abandoned; the query's connection does not wait for it.
+    pub fn cancel_timeout(&mut self, timeout: Duration) -> &mut Config {
+        self.tuning.cancel_timeout = nonzero(timeout);
+        self
+    }
+
+    /// The cancel connection's time limit, if set: [`Config::cancel_timeout`].
+    pub fn get_cancel_timeout(&self) -> Option<Duration> {
+        self.tuning.cancel_timeout
+    }
+
+    /// How many distinct server parameters (ParameterStatus names) the connection keeps
+    /// (default 256, at least 16); key `max_parameters`. Further names are logged and dropped,
+    /// so a server cannot grow the client's memory for the connection's life.
+    pub fn max_parameters(&mut self, count: usize) -> &mut Config {
+        self.tuning.max_parameters = count.max(16);
+        self
+    }
+
+    /// How many server parameters are kept: [`Config::max_parameters`].
+    pub fn get_max_parameters(&self) -> usize {
+        self.tuning.max_parameters
+    }
+
+    /// Whether TCP keepalives are on (default `true`, as in libpq); libpq's key `keepalives`
+    /// (`1` or `0`). With them a peer that vanishes (host down, network cut) is noticed while
+    /// the client waits for it, within `keepalives_idle + keepalives_interval ×
+    /// keepalives_count`. A peer whose host still answers but whose process stopped
+    /// (SIGSTOP, a deadlock) is only noticed by a query timeout.
+    pub fn keepalives(&mut self, on: bool) -> &mut Config {
+        self.tuning.keepalives = on;
+        self
+    }
+
+    /// Idle time before the first keepalive probe (zero: the system default, two hours on
+    /// Linux); libpq's key `keepalives_idle`, in seconds.
+    pub fn keepalives_idle(&mut self, idle: Duration) -> &mut Config {
+        self.tuning.keepalives_idle = nonzero(idle);
+        self
+    }
+
+    /// Time between unanswered keepalive probes (zero: the system default, 75 s on Linux);
+    /// libpq's key `keepalives_interval`, in seconds.
+    pub fn keepalives_interval(&mut self, interval: Duration) -> &mut Config {
+        self.tuning.keepalives_interval = nonzero(interval);
+        self
+    }
+
+    /// Unanswered probes before the connection is declared dead (zero: the system default, 9
+    /// on Linux); libpq's key `keepalives_count`.
+    pub fn keepalives_count(&mut self, count: u32) -> &mut Config {
+        self.tuning.keepalives_count = (count > 0).then_some(count);
+        self
+    }
+
+    /// How long sent data may stay unacknowledged before the connection is closed (zero: the
+    /// system default); libpq's key `tcp_user_timeout`, in milliseconds (Linux only; ignored
+    /// elsewhere).
+    pub fn tcp_user_timeout(&mut self, timeout: Duration) -> &mut Config {
+        self.tuning.tcp_user_timeout = nonzero(timeout);
+        self
+    }
+
+    /// The keepalive settings: on or off, idle, interval, count (`None` for the system
+    /// default). See [`Config::keepalives`].
+    pub fn get_keepalives(&self) -> (bool, Option<Duration>, Option<Duration>, Option<u32>) {
+        let t = &self.tuning;
+        (
+            t.keepalives,
+            t.keepalives_idle,
+            t.keepalives_interval,
+            t.keepalives_count,
+        )
+    }
+
+    /// The TCP user timeout, if set: [`Config::tcp_user_timeout`].
+    pub fn get_tcp_user_timeout(&self) -> Option<Duration> {
+        self.tuning.tcp_user_timeout
     }
 }

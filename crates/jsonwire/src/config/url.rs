@@ -89,7 +89,8 @@ fn parse_after_userinfo(config: &mut Config, mut p: &str) -> Result<()> {
             }
             p = &p[end..];
         }
-        hosts.push(decode(host, "host", false)?);
+        // libpq decodes the whole host list before splitting it, so "%2C" separates hosts.
+        hosts.extend(decode(host, "host", false)?.split(',').map(String::from));
         let mut port = "";
         if let Some(after) = p.strip_prefix(':') {
             let end = after.find(['/', '?', ',']).unwrap_or(after.len());

@@ -76,7 +76,7 @@ fn describe(target: &Target) -> String {
     }
 }
 
-async fn open_socket(target: &Target) -> Result<(Socket, CancelAddr)> {
+async fn open_socket(target: &Target, tuning: &Tuning) -> Result<(Socket, CancelAddr)> {
     let fail = |e: std::io::Error| {
         Error::new(
             ErrorKind::Connect,
@@ -104,6 +104,7 @@ async fn open_socket(target: &Target) -> Result<(Socket, CancelAddr)> {
                     Ok(s) => {
                         // Queries go out in one write; Nagle would only delay them.
                         s.set_nodelay(true).map_err(fail)?;
+                        super::keepalive::apply(&s, tuning).map_err(fail)?;
                         return Ok((Socket::Tcp(s), CancelAddr::Tcp(a)));
                     }
                     Err(e) => last = Some(e),
@@ -120,7 +121,7 @@ async fn open_socket(target: &Target) -> Result<(Socket, CancelAddr)> {
 }
 
 async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) -> Result<Box<Conn>> {
-    let (socket, cancel_addr) = open_socket(target).await?;
+    let (socket, cancel_addr) = open_socket(target, &tuning).await?;
     let mut conn = Box::new(Conn::new(socket, tuning));
 
     let mut params: Vec<(&str, &str)> = vec![
@@ -162,7 +163,9 @@ async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) ->
             addr: cancel_addr,
             pid,
             secret,
-            timeout: resolved.connect_timeout.unwrap_or(DEFAULT_CANCEL_TIMEOUT),
+            timeout: (conn.tuning.cancel_timeout)
+                .or(resolved.connect_timeout)
+                .unwrap_or(DEFAULT_CANCEL_TIMEOUT),
         });
     }
     Ok(conn)

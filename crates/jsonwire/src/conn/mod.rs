@@ -2,6 +2,7 @@
 
 mod cancel;
 mod connect;
+mod keepalive;
 mod socket;
 
 use std::collections::HashMap;
