@@ -139,7 +139,9 @@ async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) ->
     conn.flush().await.map_err(|e| connect_error(target, e))?;
 
     let password = resolved.password_for(target);
-    authenticate(&mut conn, &resolved.user, password.as_deref()).await?;
+    authenticate(&mut conn, &resolved.user, password.as_deref())
+        .await
+        .map_err(|e| connect_error(target, e))?;
 
     let mut key = None;
     loop {

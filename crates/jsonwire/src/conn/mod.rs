@@ -133,10 +133,12 @@ impl Conn {
                 None
             }
             Message::ParameterStatus { name, value } => {
-                self.params
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(name, value);
+                let mut params = self.params.lock().unwrap_or_else(|e| e.into_inner());
+                if params.len() < self.tuning.max_parameters || params.contains_key(&name) {
+                    params.insert(name, value);
+                } else {
+                    tracing::debug!(%name, limit = self.tuning.max_parameters, "server parameter dropped: max_parameters reached");
+                }
                 None
             }
             Message::NotificationResponse(n) => {

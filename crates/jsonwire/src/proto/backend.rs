@@ -345,7 +345,7 @@ impl Message {
             }),
             tag::PARAMETER_DESCRIPTION => {
                 let n = r.u16()?;
-                let mut types = Vec::with_capacity(n as usize);
+                let mut types = Vec::with_capacity((n as usize).min(r.buf.len() / 4));
                 for _ in 0..n {
                     types.push(r.u32()?);
                 }
@@ -386,6 +386,29 @@ impl Message {
         }
         Ok(msg)
     }
+}
+
+/// The most SASL mechanisms an AuthenticationSASL message may offer.
+const MAX_SASL_MECHANISMS: usize = 16;
+
+/// The longest error or notice field kept, in bytes: an error outlives the read buffer it
+/// arrived in (callers log it, keep it, send it on), so one field cannot hold more than this.
+pub const MAX_FIELD_LEN: usize = 64 * 1024;
+
+/// A field's text, cut at [`MAX_FIELD_LEN`] (on a character boundary) with a note saying how
+/// much was left out.
+fn capped(bytes: Bytes) -> String {
+    if bytes.len() <= MAX_FIELD_LEN {
+        return String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let mut end = MAX_FIELD_LEN;
+    // Back up to the start of a UTF-8 character.
+    while end > 0 && (bytes[end] & 0xc0) == 0x80 {
+        end -= 1;
+    }
+    let mut s = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    s.push_str(&format!("… [{} more bytes]", bytes.len() - end));
+    s
 }
 
 struct Reader {
@@ -467,6 +490,11 @@ impl Reader {
                     if m.is_empty() {
                         break;
                     }
+                    // A String per name would turn a long list of one-byte names into many
+                    // times its size; Postgres offers two.
+                    if mechanisms.len() == MAX_SASL_MECHANISMS {
+                        return Err(self.bad("more than 16 SASL mechanisms"));
+                    }
                     mechanisms.push(m);
                 }
                 Authentication::Sasl(mechanisms)
@@ -489,7 +517,7 @@ impl Reader {
             if code == 0 {
                 break;
             }
-            let value = self.cstr()?;
+            let value = capped(self.cstr_bytes()?);
             let number = |v: &str| v.parse::<u32>().ok();
             match code {
                 b'S' => localized_severity = Some(value),

@@ -94,7 +94,9 @@ impl RowDecoder {
     ///
     /// # Errors
     /// A protocol error for a malformed or unexpected message, a row without exactly one
-    /// value, or an unknown jsonb binary version. The connection cannot be trusted after one.
+    /// value, or an unknown jsonb binary version; the server's error when it ends the session
+    /// (severity FATAL or PANIC, e.g. 57P01 after `pg_terminate_backend`). The connection
+    /// cannot be trusted after either.
     #[inline]
     pub fn next(&mut self, buf: &mut BytesMut) -> Result<RowEvent> {
         loop {
@@ -115,6 +117,12 @@ impl RowDecoder {
             };
             match msg {
                 Message::CommandComplete(_) => self.completed = true,
+                // A FATAL or PANIC ends the session: the server closes the socket next, with
+                // no ReadyForQuery, and this is the reason to give rather than the EOF.
+                Message::ErrorResponse(db) if matches!(db.severity(), "FATAL" | "PANIC") => {
+                    self.completed = true;
+                    return Err(Error::db(db));
+                }
                 Message::ErrorResponse(db) => {
                     self.completed = true;
                     self.error = Some(db);
@@ -160,16 +168,19 @@ impl RowDecoder {
     }
 }
 
-/// Makes room in `buf` for the next socket read of up to `read_size` bytes, or for the rest
-/// of the message at its front when that is known to be larger.
+/// Makes room in `buf` for the next socket read of up to `read_size` bytes, or more when the
+/// message at its front is known to be larger.
 ///
-/// An empty buffer that a large message grew past four times `read_size` is replaced by a
-/// fresh one of `read_size`, so memory returns to the configured bound after a large row.
+/// A large message gets room only as its bytes arrive: each step at most doubles what is
+/// buffered, so a header announcing 1 GiB costs one read buffer until the bytes come, and a
+/// 16 MB row takes about ten allocations (`log2(16 MB / read_size)` plus one). An empty
+/// buffer that a large message grew past four times `read_size` is replaced by a fresh one of
+/// `read_size`, so memory returns to the configured bound after a large row.
 ///
 /// # Errors
 /// A protocol error when the message at the front announces more than `max_message_size`.
 pub fn reserve_read(buf: &mut BytesMut, read_size: usize, max_message_size: usize) -> Result<()> {
-    let want = match backend::frame_len(buf, max_message_size)? {
+    let missing = match backend::frame_len(buf, max_message_size)? {
         Some(total) if total > buf.len() => total - buf.len(),
         _ => 0,
     };
@@ -177,6 +188,7 @@ pub fn reserve_read(buf: &mut BytesMut, read_size: usize, max_message_size: usiz
         *buf = BytesMut::with_capacity(read_size);
     }
     let len = buf.len();
+    let want = missing.min(len.max(read_size / 2));
     let spare = buf.capacity() - len;
     let min_spare = if want > 0 { want } else { read_size / 2 };
     if spare < min_spare {
@@ -220,6 +232,8 @@ fn type_name(oid: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BufMut;
+
     use super::*;
 
     fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
@@ -338,13 +352,49 @@ mod tests {
         let mut buf = BytesMut::new();
         reserve_read(&mut buf, 64 * 1024, 1 << 30).unwrap();
         assert!(buf.capacity() >= 64 * 1024 && buf.capacity() < 128 * 1024);
-        // A 1 MB message announced at the front: room for all of it at once.
-        buf.extend_from_slice(b"D\x00\x10\x00\x04\x00\x01");
+        // A 1 GiB message announced at the front: no room for it before its bytes arrive.
+        buf.extend_from_slice(b"D\x40\x00\x00\x00\x00\x01");
         reserve_read(&mut buf, 64 * 1024, 1 << 30).unwrap();
-        assert!(buf.capacity() >= (1 << 20) + 5);
+        assert!(buf.capacity() < 256 * 1024, "{}", buf.capacity());
         // Consumed and empty again: back to the read size.
         buf.clear();
         reserve_read(&mut buf, 64 * 1024, 1 << 30).unwrap();
         assert!(buf.capacity() < 128 * 1024, "{}", buf.capacity());
+    }
+
+    /// Feeds a message the way the socket does (each read fills the spare room) and returns
+    /// the number of allocations and the largest capacity.
+    fn grow(message: usize, read_size: usize) -> (usize, usize) {
+        let mut buf = BytesMut::new();
+        let mut header = vec![b'D'];
+        header.extend_from_slice(&((message - 1) as u32).to_be_bytes());
+        let (mut allocations, mut high) = (0, 0);
+        let mut sent = 0;
+        while sent < message {
+            let before = buf.capacity();
+            reserve_read(&mut buf, read_size, 1 << 30).unwrap();
+            if buf.capacity() != before {
+                allocations += 1;
+            }
+            high = high.max(buf.capacity());
+            let n = (buf.capacity() - buf.len()).min(message - sent);
+            for i in sent..sent + n {
+                buf.put_u8(header.get(i).copied().unwrap_or(b'x'));
+            }
+            sent += n;
+        }
+        (allocations, high)
+    }
+
+    #[test]
+    fn a_large_row_grows_the_buffer_as_it_arrives_in_few_allocations() {
+        let read = 64 * 1024;
+        for message in [100 * 1024, 1 << 20, 16 << 20] {
+            let (allocations, high) = grow(message, read);
+            let steps = (message / read).ilog2() as usize + 2;
+            assert!(allocations <= steps, "{message}: {allocations} > {steps}");
+            // Within a small multiple of what actually arrived, plus the read buffer.
+            assert!(high <= 2 * message + read, "{message}: {high}");
+        }
     }
 }

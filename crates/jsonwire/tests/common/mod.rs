@@ -1,6 +1,8 @@
 //! Shared helpers: every test binary talks to one throw-away cluster.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 

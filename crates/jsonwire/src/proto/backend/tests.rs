@@ -227,3 +227,47 @@ fn backend_key_data_does_not_pin_the_read_buffer() {
         "the key is a slice of the read buffer"
     );
 }
+
+#[test]
+fn a_long_sasl_list_is_refused_not_stored() {
+    let mut body = 10i32.to_be_bytes().to_vec();
+    for _ in 0..100_000 {
+        body.extend_from_slice(b"a\0");
+    }
+    body.push(0);
+    let err = Message::decode(b'R', body.into()).unwrap_err();
+    assert!(
+        err.to_string().contains("more than 16 SASL mechanisms"),
+        "{err}"
+    );
+    let mut body = 10i32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"SCRAM-SHA-256\0SCRAM-SHA-256-PLUS\0\0");
+    assert!(matches!(
+        Message::decode(b'R', body.into()).unwrap(),
+        Message::Authentication(Authentication::Sasl(m)) if m.len() == 2
+    ));
+}
+
+#[test]
+fn error_fields_are_capped_with_a_note_of_what_was_cut() {
+    let detail = "é".repeat(MAX_FIELD_LEN); // twice the cap in bytes
+    let body = format!("SERROR\0C22000\0Mshort\0D{detail}\0\0");
+    let Message::ErrorResponse(e) = Message::decode(b'E', body.into_bytes().into()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(e.message(), "short");
+    let kept = e.detail().unwrap();
+    assert!(kept.len() < MAX_FIELD_LEN + 64, "{}", kept.len());
+    assert!(
+        kept.ends_with(&format!("… [{} more bytes]", MAX_FIELD_LEN)),
+        "{}",
+        &kept[kept.len() - 40..]
+    );
+    assert!(kept.starts_with("éé"));
+}
+
+#[test]
+fn a_parameter_description_announcing_more_types_than_it_holds_reserves_nothing_for_them() {
+    let err = Message::decode(b't', vec![0xff, 0xff].into()).unwrap_err();
+    assert!(err.to_string().contains("body ends early"), "{err}");
+}
