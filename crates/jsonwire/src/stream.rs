@@ -285,10 +285,11 @@ impl<'a> RawStream<'a> {
 
     /// The response ended: the connection goes back to the client.
     fn finish(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Some(mut conn) = self.conn.take() {
             self.stats.elapsed = self.started.elapsed();
             self.stats.wire_bytes = conn.bytes_read - self.wire_start;
             self.stats.buffer_high_water = conn.buffer_high_water;
+            conn.settle_read_buffer();
             *self.slot = Slot::Ready(conn);
         }
     }

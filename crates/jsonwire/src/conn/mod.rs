@@ -99,6 +99,14 @@ impl Conn {
         Poll::Ready(Ok(()))
     }
 
+    /// Gives back a read buffer that a large message grew, once it is empty (at the end of a
+    /// response), so that an idle connection holds no more than its read size.
+    pub(crate) fn settle_read_buffer(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.tuning.read_buffer_size {
+            self.rbuf = BytesMut::new();
+        }
+    }
+
     /// The next message, reading as needed. Asynchronous messages are returned too.
     pub(crate) async fn next_message(&mut self) -> Result<Message> {
         loop {
@@ -180,6 +188,7 @@ impl Conn {
                     match self.dispatch_async(msg) {
                         Some(Message::ReadyForQuery(status)) => {
                             self.tx_status = status;
+                            self.settle_read_buffer();
                             return Ok(error);
                         }
                         Some(Message::ErrorResponse(db)) => error = Some(db),
