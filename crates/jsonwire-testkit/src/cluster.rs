@@ -166,22 +166,44 @@ impl Cluster {
             .map_err(|e| Error::io(format!("could not write {}", path.display()), e))
     }
 
+    /// Stops the server with `pg_ctl stop -m <mode>`, keeping its directory.
+    pub(crate) fn stop(&self, bins: &Binaries, mode: &str) -> Result<(), Error> {
+        run(
+            bins.server("pg_ctl")
+                .current_dir(&self.base)
+                .args(["-w", "-t", "30", "-m", mode, "-D"])
+                .arg(&self.data)
+                .arg("stop"),
+            None,
+        )
+        .map(drop)
+    }
+
+    /// Starts the server on the port it had.
+    pub(crate) fn start_again(&self, bins: &Binaries) -> Result<(), Error> {
+        self.pg_ctl_start(bins).map(drop)
+    }
+
+    fn pg_ctl_start(&self, bins: &Binaries) -> Result<std::process::Output, Error> {
+        run(
+            bins.server("pg_ctl")
+                .current_dir(&self.base)
+                .args(["-w", "-t", "30", "-D"])
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&self.log)
+                .arg("-o")
+                .arg(format!("-p {}", self.port))
+                .arg("start"),
+            None,
+        )
+    }
+
     fn launch(&mut self, bins: &Binaries) -> Result<(), Error> {
         let mut attempt = 1;
         loop {
             self.port = free_port()?;
-            let started = run(
-                bins.server("pg_ctl")
-                    .current_dir(&self.base)
-                    .args(["-w", "-t", "30", "-D"])
-                    .arg(&self.data)
-                    .arg("-l")
-                    .arg(&self.log)
-                    .arg("-o")
-                    .arg(format!("-p {}", self.port))
-                    .arg("start"),
-                None,
-            );
+            let started = self.pg_ctl_start(bins);
             let Err(err) = started else { return Ok(()) };
             let log = fs::read_to_string(&self.log).unwrap_or_default();
             if attempt < PORT_ATTEMPTS && log.contains("Address already in use") {

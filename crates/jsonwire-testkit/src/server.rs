@@ -238,6 +238,36 @@ impl PgServer {
         self.version_num
     }
 
+    /// Stops a private cluster's server with `pg_ctl stop -m <mode>` (`smart`, `fast` or
+    /// `immediate`), keeping its directory for [`PgServer::restart`]. For fault tests: a
+    /// shared server must not be stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Command`] when `pg_ctl` fails; [`ErrorKind::Startup`] for an external
+    /// server, which the kit does not control.
+    pub fn stop(&self, mode: &str) -> Result<(), Error> {
+        self.own_cluster()?.stop(&self.bins, mode)
+    }
+
+    /// Starts a private cluster stopped by [`PgServer::stop`] again, on the same port.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgServer::stop`].
+    pub fn restart(&self) -> Result<(), Error> {
+        self.own_cluster()?.start_again(&self.bins)
+    }
+
+    fn own_cluster(&self) -> Result<&Cluster, Error> {
+        self.cluster.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Startup,
+                "an external server (JSONWIRE_TEST_URL) cannot be stopped or restarted",
+            )
+        })
+    }
+
     /// Whether this is the server named by `JSONWIRE_TEST_URL` rather than a private cluster.
     pub fn is_external(&self) -> bool {
         self.cluster.is_none()

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -51,6 +52,12 @@ impl CancelToken {
     /// # Errors
     /// A connect or timeout error when the server cannot be reached.
     pub async fn cancel_query(&self) -> Result<()> {
+        self.cancel_query_marking(&AtomicBool::new(false)).await
+    }
+
+    /// [`CancelToken::cancel_query`], setting `sent` once the request may have reached the
+    /// server: before that, dropping the future guarantees no cancel arrives.
+    pub(crate) async fn cancel_query_marking(&self, sent: &AtomicBool) -> Result<()> {
         let mut msg = BytesMut::with_capacity(16);
         frontend::cancel_request(&mut msg, self.pid, &self.secret);
         let work = async {
@@ -59,10 +66,12 @@ impl CancelToken {
             match &self.addr {
                 CancelAddr::Tcp(addr) => {
                     let mut s = TcpStream::connect(addr).await.map_err(connect_err)?;
+                    sent.store(true, Ordering::Release);
                     send_and_wait(&mut s, &msg).await
                 }
                 CancelAddr::Unix(path) => {
                     let mut s = UnixStream::connect(path).await.map_err(connect_err)?;
+                    sent.store(true, Ordering::Release);
                     send_and_wait(&mut s, &msg).await
                 }
             }

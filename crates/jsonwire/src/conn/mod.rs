@@ -7,8 +7,10 @@ mod socket;
 
 use std::collections::HashMap;
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -215,18 +217,18 @@ impl Conn {
 
     /// Cancels the running command (unless it already completed) and drains to
     /// ReadyForQuery. `None` means the connection could not be recovered and was closed.
+    ///
+    /// The cancel runs on its own connection beside the drain, and the drain does not wait for
+    /// it: see [`Cancelling::settle`] for when the connection is handed back.
     pub(crate) async fn recover(mut self: Box<Self>, completed: bool) -> Option<Box<Conn>> {
-        let token = if completed { None } else { self.cancel.clone() };
-        let cancel = async {
-            if let Some(token) = token {
-                if let Err(e) = token.cancel_query().await {
-                    tracing::debug!(error = %e, "cancel request failed; draining instead");
-                }
-            }
+        let cancel = match (&self.cancel, completed) {
+            (Some(token), false) => Some(Cancelling::start(token.clone())),
+            _ => None,
         };
-        // The drain must outlast the cancel: a cancel signal that lands after ReadyForQuery
-        // is ignored by an idle backend, one that lands during the next query is not.
-        let (_, drained) = tokio::join!(cancel, self.drain());
+        let drained = self.drain().await;
+        if let Some(cancel) = cancel {
+            cancel.settle(&drained).await;
+        }
         match drained {
             Ok(_) => Some(self),
             Err(e) => {
@@ -241,6 +243,51 @@ impl Conn {
         crate::proto::frontend::terminate(&mut self.wbuf);
         let _ = self.flush().await;
         let _ = self.socket.shutdown().await;
+    }
+}
+
+/// A CancelRequest running in the background, on its own connection and time limit.
+struct Cancelling {
+    task: tokio::task::JoinHandle<()>,
+    sent: Arc<AtomicBool>,
+}
+
+/// How long a connection that reached ReadyForQuery waits for a cancel request already sent
+/// but not yet acknowledged (the server closes the cancel connection once it has signalled
+/// the backend), before it is handed back anyway.
+const CANCEL_GRACE: Duration = Duration::from_millis(250);
+
+impl Cancelling {
+    fn start(token: CancelToken) -> Cancelling {
+        let sent = Arc::new(AtomicBool::new(false));
+        let marker = sent.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = token.cancel_query_marking(&marker).await {
+                tracing::debug!(error = %e, "cancel request failed; draining instead");
+            }
+        });
+        Cancelling { task, sent }
+    }
+
+    /// Decides what becomes of the cancel once the drain has ended. A cancel signal that
+    /// reaches the backend after ReadyForQuery would cancel the next query instead, so:
+    /// - not sent yet: dropped, so that it never is;
+    /// - sent, and the command ended with 57014 (query_canceled): it was delivered; done;
+    /// - sent, and the command ended on its own: wait for the server to acknowledge it, at
+    ///   most [`CANCEL_GRACE`]; after that the next query goes, and a cancel connection that
+    ///   still hangs is left to end at its own timeout (`cancel_timeout`) in the background.
+    async fn settle(mut self, drained: &Result<Option<Box<DbError>>>) {
+        if self.task.is_finished() {
+            return;
+        }
+        if !self.sent.load(Ordering::Acquire) {
+            self.task.abort();
+            return;
+        }
+        let delivered = matches!(drained, Ok(Some(db)) if db.code() == "57014");
+        if drained.is_ok() && !delivered {
+            let _ = tokio::time::timeout(CANCEL_GRACE, &mut self.task).await;
+        }
     }
 }
 
