@@ -233,6 +233,24 @@ impl PgServer {
         ))
     }
 
+    /// The operating-system user the private cluster's server runs as (`postgres` when the
+    /// kit runs as root, else the current user), as a Unix-socket client sees it; `None` for
+    /// an external server.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Command`] if `id -un` fails.
+    pub fn os_user(&self) -> Result<Option<String>, Error> {
+        if self.cluster.is_none() {
+            return Ok(None);
+        }
+        if self.bins.as_postgres() {
+            return Ok(Some("postgres".to_owned()));
+        }
+        let out = run(Command::new("id").arg("-un"), None)?;
+        Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+    }
+
     /// The server's `server_version_num`, such as `150013` or `170002`.
     pub fn server_version_num(&self) -> u32 {
         self.version_num

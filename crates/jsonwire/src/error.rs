@@ -70,6 +70,15 @@ impl Error {
         self
     }
 
+    /// Adds a line to what `Display` shows (after the server's fields for a server error).
+    pub(crate) fn with_note(mut self, note: &str) -> Error {
+        if !self.0.message.is_empty() {
+            self.0.message.push('\n');
+        }
+        self.0.message.push_str(note);
+        self
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Config, message)
     }
@@ -178,7 +187,8 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0.db {
-            Some(db) => fmt::Display::fmt(db, f),
+            Some(db) if self.0.message.is_empty() => fmt::Display::fmt(db, f),
+            Some(db) => write!(f, "{db}\n{}", self.0.message),
             None => f.write_str(&self.0.message),
         }
     }

@@ -43,7 +43,10 @@ pub mod sql;
 mod stream;
 
 pub use client::{Client, Param, Query, NO_PARAMS};
-pub use config::{Config, SslMode, TargetSessionAttrs};
+pub use config::{
+    Config, EffectiveConfig, GssEncMode, LoadBalanceHosts, PasswordSource, SslMode,
+    TargetSessionAttrs,
+};
 pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};
 pub use proto::backend::Notification;

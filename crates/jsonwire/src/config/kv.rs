@@ -183,6 +183,12 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
         "sslmode" => config.ssl_mode = Some(value.parse()?),
         "passfile" => config.passfile = Some(PathBuf::from(value)),
         "target_session_attrs" => config.target_session_attrs = Some(value.parse()?),
+        "load_balance_hosts" => config.load_balance_hosts = Some(value.parse()?),
+        "service" => config.service = text(),
+        "servicefile" => config.servicefile = Some(PathBuf::from(value)),
+        "requirepeer" => config.requirepeer = text(),
+        "gssencmode" => config.gssencmode = Some(value.parse()?),
+        "krbsrvname" => config.krbsrvname = text(),
         "client_encoding" if is_utf8(value) => {}
         "client_encoding" => {
             return Err(Error::config(format!(
@@ -336,6 +342,24 @@ impl fmt::Display for Config {
         if let Some(attrs) = self.target_session_attrs {
             pair(f, "target_session_attrs", attrs.as_str())?;
         }
+        if let Some(order) = self.load_balance_hosts {
+            pair(f, "load_balance_hosts", order.as_str())?;
+        }
+        if let Some(service) = &self.service {
+            pair(f, "service", service)?;
+        }
+        if let Some(path) = &self.servicefile {
+            pair(f, "servicefile", &path.to_string_lossy())?;
+        }
+        if let Some(user) = &self.requirepeer {
+            pair(f, "requirepeer", user)?;
+        }
+        if let Some(mode) = self.gssencmode {
+            pair(f, "gssencmode", mode.as_str())?;
+        }
+        if let Some(name) = &self.krbsrvname {
+            pair(f, "krbsrvname", name)?;
+        }
         fmt_tuning(&self.tuning, &mut |key, value| pair(f, key, value))
     }
 }
@@ -392,7 +416,7 @@ fn fmt_tuning(t: &Tuning, pair: &mut dyn FnMut(&str, &str) -> fmt::Result) -> fm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SslMode, TargetSessionAttrs};
+    use crate::config::{GssEncMode, LoadBalanceHosts, SslMode, TargetSessionAttrs};
     use crate::ErrorKind;
 
     fn parse(s: &str) -> Config {
@@ -421,8 +445,19 @@ mod tests {
             "host=a,/tmp hostaddr=10.0.0.1,::1 port=1,2 user=u password=p dbname=d \
              application_name=app fallback_application_name=fb options=-cgeqo=off \
              connect_timeout=3 sslmode=verify-full passfile=/x/pgpass \
-             target_session_attrs=prefer-standby client_encoding=UTF8",
+             target_session_attrs=prefer-standby client_encoding=UTF8 load_balance_hosts=random \
+             service=svc servicefile=/x/services requirepeer=postgres gssencmode=prefer \
+             krbsrvname=pg",
         );
+        assert_eq!(c.get_load_balance_hosts(), Some(LoadBalanceHosts::Random));
+        assert_eq!(c.get_service(), Some("svc"));
+        assert_eq!(
+            c.get_servicefile(),
+            Some(std::path::Path::new("/x/services"))
+        );
+        assert_eq!(c.get_requirepeer(), Some("postgres"));
+        assert_eq!(c.get_gssencmode(), Some(GssEncMode::Prefer));
+        assert_eq!(c.get_krbsrvname(), Some("pg"));
         assert_eq!(c.get_hosts(), ["a", "/tmp"]);
         assert_eq!(c.get_hostaddrs(), ["10.0.0.1", "::1"]);
         assert_eq!(c.get_ports(), [1, 2]);
@@ -518,6 +553,11 @@ mod tests {
                 "target_session_attrs=master",
                 "invalid target_session_attrs value: \"master\"",
             ),
+            (
+                "load_balance_hosts=roundrobin",
+                "invalid load_balance_hosts value: \"roundrobin\"",
+            ),
+            ("gssencmode=always", "invalid gssencmode value: \"always\""),
             ("connect_timeout=ten", "invalid connect_timeout value"),
             ("connect_timeout=1.5", "\"1.5\""),
             ("connect_timeout=''", "invalid connect_timeout value"),
@@ -579,6 +619,27 @@ mod tests {
         let shown = c.to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("password=<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn every_keyword_prints_in_display_and_reads_back() {
+        let c = parse(
+            "host=a port=1 load_balance_hosts=random service='my svc' servicefile=/s \
+             requirepeer=postgres gssencmode=require krbsrvname=kerb \
+             target_session_attrs=prefer-standby",
+        );
+        let shown = c.to_string();
+        for key in [
+            "load_balance_hosts=random",
+            "service='my svc'",
+            "servicefile=/s",
+            "requirepeer=postgres",
+            "gssencmode=require",
+            "krbsrvname=kerb",
+        ] {
+            assert!(shown.contains(key), "{key} in {shown}");
+        }
+        assert_eq!(parse(&shown), c);
     }
 
     #[test]

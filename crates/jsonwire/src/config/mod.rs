@@ -4,13 +4,20 @@
 //! `Config::resolve` fills the gaps from the `PG*` environment variables and libpq's defaults
 //! (libpq docs 34.1 "Database Connection Control Functions" and 34.15 "Environment Variables").
 
+mod attrs;
 mod duration;
+mod effective;
 mod kv;
 mod pgpass;
 mod resolve;
+mod service;
 mod tuning;
 mod url;
 
+pub use attrs::{GssEncMode, LoadBalanceHosts, TargetSessionAttrs};
+pub use effective::{EffectiveConfig, PasswordSource};
+#[cfg(unix)]
+pub(crate) use resolve::user_name;
 pub(crate) use resolve::{Host, Resolved, Target};
 pub(crate) use tuning::Tuning;
 
@@ -77,60 +84,6 @@ impl FromStr for SslMode {
     }
 }
 
-/// libpq's `target_session_attrs`: which kind of server is acceptable when several hosts are
-/// listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TargetSessionAttrs {
-    /// Any server (libpq's default).
-    #[default]
-    Any,
-    /// A server that accepts read-write transactions by default.
-    ReadWrite,
-    /// A server that does not accept read-write transactions by default.
-    ReadOnly,
-    /// A server that is not in hot standby mode.
-    Primary,
-    /// A server in hot standby mode.
-    Standby,
-    /// A standby if there is one, else any server.
-    PreferStandby,
-}
-
-impl TargetSessionAttrs {
-    /// The libpq keyword value (`"read-write"`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetSessionAttrs::Any => "any",
-            TargetSessionAttrs::ReadWrite => "read-write",
-            TargetSessionAttrs::ReadOnly => "read-only",
-            TargetSessionAttrs::Primary => "primary",
-            TargetSessionAttrs::Standby => "standby",
-            TargetSessionAttrs::PreferStandby => "prefer-standby",
-        }
-    }
-}
-
-impl FromStr for TargetSessionAttrs {
-    type Err = Error;
-
-    /// Parses a libpq `target_session_attrs` value.
-    ///
-    /// # Errors
-    ///
-    /// A config error naming the value when libpq would not accept it.
-    fn from_str(s: &str) -> Result<TargetSessionAttrs> {
-        Ok(match s {
-            "any" => TargetSessionAttrs::Any,
-            "read-write" => TargetSessionAttrs::ReadWrite,
-            "read-only" => TargetSessionAttrs::ReadOnly,
-            "primary" => TargetSessionAttrs::Primary,
-            "standby" => TargetSessionAttrs::Standby,
-            "prefer-standby" => TargetSessionAttrs::PreferStandby,
-            _ => return Err(invalid("target_session_attrs value", s, None)),
-        })
-    }
-}
-
 /// Connection settings. Build one with [`Config::parse`] (a URL or a `key=value` string) or
 /// [`Config::new`] and the setters.
 ///
@@ -154,6 +107,12 @@ pub struct Config {
     pub(crate) ssl_mode: Option<SslMode>,
     pub(crate) passfile: Option<PathBuf>,
     pub(crate) target_session_attrs: Option<TargetSessionAttrs>,
+    pub(crate) load_balance_hosts: Option<LoadBalanceHosts>,
+    pub(crate) service: Option<String>,
+    pub(crate) servicefile: Option<PathBuf>,
+    pub(crate) requirepeer: Option<String>,
+    pub(crate) gssencmode: Option<GssEncMode>,
+    pub(crate) krbsrvname: Option<String>,
     /// jsonwire's own settings, which have no libpq spelling.
     pub(crate) tuning: Tuning,
 }
@@ -168,10 +127,17 @@ impl Config {
     ///
     /// Both forms accept libpq's keywords: `host`, `hostaddr`, `port`, `user`, `password`,
     /// `dbname`, `application_name`, `fallback_application_name`, `options`,
-    /// `connect_timeout`, `sslmode`, `passfile`, `target_session_attrs`, `keepalives`,
-    /// `keepalives_idle`, `keepalives_interval`, `keepalives_count`, `tcp_user_timeout` and
-    /// `client_encoding` (which must be `UTF8`). `host`, `hostaddr` and `port` take
-    /// comma-separated lists; a host starting with `/` is a Unix socket directory.
+    /// `connect_timeout`, `sslmode`, `passfile`, `target_session_attrs`,
+    /// `load_balance_hosts`, `service`, `servicefile`, `requirepeer`, `gssencmode`,
+    /// `krbsrvname`, `keepalives`, `keepalives_idle`, `keepalives_interval`,
+    /// `keepalives_count`, `tcp_user_timeout` and `client_encoding` (which must be `UTF8`).
+    /// `host`, `hostaddr` and `port` take comma-separated lists; a host starting with `/` is a
+    /// Unix socket directory.
+    ///
+    /// As in libpq 17, spaces around each part of a URL are ignored
+    /// (`postgresql://host?  user = u & port  = 12345 `), and a space inside one is an error
+    /// (write `%20`). A URL that lists several hosts without ports sets the default port for
+    /// each, so `PGPORT` does not apply to it, as in libpq.
     ///
     /// jsonwire's own settings have keys too, named after their setters: `read_buffer_size`,
     /// `max_message_size`, `max_parameters`, `drain_max_bytes`, `drain_timeout`,
@@ -315,6 +281,48 @@ impl Config {
         self
     }
 
+    /// Sets the order in which hosts are tried.
+    pub fn load_balance_hosts(&mut self, order: LoadBalanceHosts) -> &mut Self {
+        self.load_balance_hosts = Some(order);
+        self
+    }
+
+    /// Names a service in the connection service file (`~/.pg_service.conf`, `PGSERVICEFILE`,
+    /// `pg_service.conf` in `PGSYSCONFDIR`) whose settings fill in what this configuration
+    /// leaves unset, before the environment does.
+    pub fn service(&mut self, name: &str) -> &mut Self {
+        self.service = Some(name.to_owned());
+        self
+    }
+
+    /// Sets the connection service file to use instead of `PGSERVICEFILE` or
+    /// `~/.pg_service.conf` (libpq 18's `servicefile`).
+    pub fn servicefile(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.servicefile = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// Requires that a server reached over a Unix socket runs as the operating-system user
+    /// `user` (checked with the socket's peer credentials); ignored for TCP.
+    pub fn requirepeer(&mut self, user: &str) -> &mut Self {
+        self.requirepeer = Some(user.to_owned());
+        self
+    }
+
+    /// Sets `gssencmode`; jsonwire has no GSSAPI support, so `require` fails when connecting
+    /// and the others connect without GSSAPI encryption.
+    pub fn gssencmode(&mut self, mode: GssEncMode) -> &mut Self {
+        self.gssencmode = Some(mode);
+        self
+    }
+
+    /// Sets the Kerberos service name, accepted for compatibility: jsonwire does not
+    /// authenticate with Kerberos or GSSAPI.
+    pub fn krbsrvname(&mut self, name: &str) -> &mut Self {
+        self.krbsrvname = Some(name.to_owned());
+        self
+    }
+
     /// The hosts set, in order; empty entries stand for the default host.
     pub fn get_hosts(&self) -> &[String] {
         &self.hosts
@@ -380,6 +388,36 @@ impl Config {
     pub fn get_target_session_attrs(&self) -> Option<TargetSessionAttrs> {
         self.target_session_attrs
     }
+
+    /// The order in which hosts are tried, if set.
+    pub fn get_load_balance_hosts(&self) -> Option<LoadBalanceHosts> {
+        self.load_balance_hosts
+    }
+
+    /// The connection service name, if set.
+    pub fn get_service(&self) -> Option<&str> {
+        self.service.as_deref()
+    }
+
+    /// The connection service file, if set.
+    pub fn get_servicefile(&self) -> Option<&Path> {
+        self.servicefile.as_deref()
+    }
+
+    /// The operating-system user a Unix-socket server must run as, if set.
+    pub fn get_requirepeer(&self) -> Option<&str> {
+        self.requirepeer.as_deref()
+    }
+
+    /// The GSSAPI encryption mode, if set.
+    pub fn get_gssencmode(&self) -> Option<GssEncMode> {
+        self.gssencmode
+    }
+
+    /// The Kerberos service name, if set.
+    pub fn get_krbsrvname(&self) -> Option<&str> {
+        self.krbsrvname.as_deref()
+    }
 }
 
 impl FromStr for Config {
@@ -420,6 +458,12 @@ impl fmt::Debug for Config {
             .field("ssl_mode", &self.ssl_mode)
             .field("passfile", &self.passfile)
             .field("target_session_attrs", &self.target_session_attrs)
+            .field("load_balance_hosts", &self.load_balance_hosts)
+            .field("service", &self.service)
+            .field("servicefile", &self.servicefile)
+            .field("requirepeer", &self.requirepeer)
+            .field("gssencmode", &self.gssencmode)
+            .field("krbsrvname", &self.krbsrvname)
             .field("tuning", &self.tuning)
             .finish()
     }
@@ -453,11 +497,18 @@ mod tests {
             .connect_timeout(Duration::from_secs(5))
             .ssl_mode(SslMode::VerifyFull)
             .passfile("/pp")
-            .target_session_attrs(TargetSessionAttrs::ReadWrite);
+            .target_session_attrs(TargetSessionAttrs::ReadWrite)
+            .load_balance_hosts(LoadBalanceHosts::Random)
+            .service("svc")
+            .servicefile("/sf")
+            .requirepeer("pg")
+            .gssencmode(GssEncMode::Disable)
+            .krbsrvname("k");
         let parsed = Config::parse(
             "host=a,/tmp hostaddr=127.0.0.1,::1 port=1 user=u password=p dbname=d application_name=app \
              fallback_application_name=fb options=-cx=1 connect_timeout=5 sslmode=verify-full passfile=/pp \
-             target_session_attrs=read-write",
+             target_session_attrs=read-write load_balance_hosts=random service=svc servicefile=/sf \
+             requirepeer=pg gssencmode=disable krbsrvname=k",
         )
         .unwrap();
         assert_eq!(built, parsed);

@@ -5,15 +5,37 @@ use std::path::Path;
 
 use super::{Host, Target, DEFAULT_SOCKET_DIRS};
 
-/// The password for `target` from the file at `path`, if a line matches. A missing,
-/// unreadable or (on Unix) group- or world-accessible file yields `None`, as in libpq.
-pub(super) fn lookup(path: &Path, target: &Target, dbname: &str, user: &str) -> Option<String> {
-    let contents = read(path)?;
+/// What the password file holds for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// The password of the first matching line.
+    Found(String),
+    /// No line matches, or the file does not exist.
+    NoMatch,
+    /// The file exists but was not read, for this reason (as libpq, which only warns).
+    Ignored(String),
+}
+
+/// The password for `target` from the file at `path`. A missing file or no matching line
+/// yields [`Lookup::NoMatch`]; a file that is not a plain file, is unreadable or (on Unix) is
+/// group- or world-accessible is ignored, as in libpq, and the reason kept so that an
+/// authentication error can name it.
+pub(super) fn lookup(path: &Path, target: &Target, dbname: &str, user: &str) -> Lookup {
+    let contents = match read(path) {
+        Ok(Some(contents)) => contents,
+        Ok(None) => return Lookup::NoMatch,
+        Err(reason) => {
+            tracing::warn!(path = %path.display(), "ignoring the password file: {reason}");
+            return Lookup::Ignored(reason);
+        }
+    };
     let port = target.port.to_string();
     let hosts: Vec<&str> = match &target.host {
         Host::Tcp { name, .. } => vec![name],
         Host::Unix(dir) => {
-            let dir_name = dir.to_str()?;
+            let Some(dir_name) = dir.to_str() else {
+                return Lookup::NoMatch;
+            };
             // libpq looks a socket in its default directory up as "localhost".
             if DEFAULT_SOCKET_DIRS.iter().any(|d| Path::new(d) == dir) {
                 vec!["localhost", dir_name]
@@ -22,34 +44,36 @@ pub(super) fn lookup(path: &Path, target: &Target, dbname: &str, user: &str) -> 
             }
         }
     };
-    find(&contents, &hosts, &port, dbname, user)
+    match find(&contents, &hosts, &port, dbname, user) {
+        Some(password) => Lookup::Found(password),
+        None => Lookup::NoMatch,
+    }
 }
 
-fn read(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
+/// The file's contents; `None` if it does not exist; the reason it is ignored otherwise.
+fn read(path: &Path) -> Result<Option<String>, String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("could not read it: {e}")),
+    };
     if !meta.is_file() {
-        tracing::warn!(path = %path.display(), "password file is not a plain file; ignoring it");
-        return None;
+        return Err("it is not a plain file".to_owned());
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                "password file has group or world access; permissions should be u=rw (0600) or \
-                 less; ignoring it"
-            );
-            return None;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "it has group or world access (mode {mode:04o}); permissions should be u=rw \
+                 (0600) or less"
+            ));
         }
     }
-    match std::fs::read_to_string(path) {
-        Ok(contents) => Some(contents),
-        Err(err) => {
-            tracing::warn!(path = %path.display(), error = %err, "could not read the password file");
-            None
-        }
-    }
+    std::fs::read_to_string(path)
+        .map(Some)
+        .map_err(|e| format!("could not read it: {e}"))
 }
 
 /// The first line whose four fields match; any of `hosts` may match the first field.

@@ -1,5 +1,6 @@
-//! Applying the environment and libpq's defaults to a [`Config`] (libpq docs 34.15
-//! "Environment Variables" and `connectOptions2` in libpq's `fe-connect.c`).
+//! Applying the connection service, the environment and libpq's defaults to a [`Config`]
+//! (libpq docs 34.15 "Environment Variables" and `conninfo_add_defaults` and
+//! `connectOptions2` in libpq's `fe-connect.c`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -7,19 +8,44 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::kv::{invalid, parse_hostaddrs, parse_ports, parse_timeout};
+use super::pgpass::{self, Lookup};
 use super::{
-    pgpass, Config, Redacted, SslMode, TargetSessionAttrs, DEFAULT_PORT, DEFAULT_SOCKET_DIRS,
+    service, Config, GssEncMode, LoadBalanceHosts, PasswordSource, Redacted, SslMode,
+    TargetSessionAttrs, DEFAULT_PORT, DEFAULT_SOCKET_DIRS,
 };
 use crate::error::{Error, Result};
 
 impl Config {
-    /// Applies the `PG*` environment variables, then libpq's defaults.
+    /// Applies the connection service, the `PG*` environment variables, then libpq's defaults,
+    /// in libpq's order of precedence (`conninfo_add_defaults`).
     ///
     /// `env` looks a variable up; passing it in keeps tests off the process environment. The
-    /// password file is read later, by [`Resolved::password_for`].
+    /// password file is read later, by [`Resolved::password`].
     pub(crate) fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved> {
         // A variable set to "" counts as unset: it is nearly always an empty shell variable.
         let var = |name: &str| env(name).filter(|v| !v.is_empty());
+        let service = self
+            .service
+            .clone()
+            .or_else(|| var("PGSERVICE"))
+            .filter(|s| !s.is_empty());
+        let with_service;
+        let config = match &service {
+            Some(name) => {
+                let settings = service::lookup(name, self.servicefile.as_deref(), env)?;
+                with_service = self.or_service(settings);
+                &with_service
+            }
+            None => self,
+        };
+        config.resolve_env(&var, env)
+    }
+
+    fn resolve_env(
+        &self,
+        var: &dyn Fn(&str) -> Option<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Resolved> {
         let hosts = match var("PGHOST") {
             Some(list) if self.hosts.is_empty() => list.split(',').map(String::from).collect(),
             _ => self.hosts.clone(),
@@ -52,11 +78,11 @@ impl Config {
             .or_else(|| var("PGDATABASE"))
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| user.clone());
-        let password = self
-            .password
-            .clone()
-            .or_else(|| var("PGPASSWORD"))
-            .filter(|p| !p.is_empty());
+        let (password, password_from_env) = match &self.password {
+            Some(password) => (Some(password.clone()), false),
+            None => (var("PGPASSWORD"), true),
+        };
+        let password = password.filter(|p| !p.is_empty());
         let application_name = self
             .application_name
             .clone()
@@ -78,24 +104,48 @@ impl Config {
                 (None, None) => None,
             }
             .filter(|t| !t.is_zero());
-        let ssl_mode = match (self.ssl_mode, var("PGSSLMODE")) {
-            (Some(mode), _) => mode,
-            (None, Some(v)) => v
-                .parse()
-                .map_err(|_| invalid("sslmode value", &v, Some("PGSSLMODE")))?,
-            (None, None) => SslMode::default(),
+        let ssl_mode = from_env(self.ssl_mode, var, "PGSSLMODE", "sslmode")?.unwrap_or_default();
+        let target_session_attrs = from_env(
+            self.target_session_attrs,
+            var,
+            "PGTARGETSESSIONATTRS",
+            "target_session_attrs",
+        )?
+        .unwrap_or_default();
+        let load_balance_hosts = from_env(
+            self.load_balance_hosts,
+            var,
+            "PGLOADBALANCEHOSTS",
+            "load_balance_hosts",
+        )?
+        .unwrap_or_default();
+        let gssencmode = match (self.gssencmode, var("PGGSSENCMODE")) {
+            (Some(mode), _) => (mode, None),
+            (None, Some(v)) => (
+                v.parse()
+                    .map_err(|_| invalid("gssencmode value", &v, Some("PGGSSENCMODE")))?,
+                Some("PGGSSENCMODE"),
+            ),
+            (None, None) => (GssEncMode::default(), None),
         };
-        let target_session_attrs = match (self.target_session_attrs, var("PGTARGETSESSIONATTRS")) {
-            (Some(attrs), _) => attrs,
-            (None, Some(v)) => v.parse().map_err(|_| {
-                invalid(
-                    "target_session_attrs value",
-                    &v,
-                    Some("PGTARGETSESSIONATTRS"),
-                )
-            })?,
-            (None, None) => TargetSessionAttrs::default(),
-        };
+        if let (GssEncMode::Require, from) = gssencmode {
+            return Err(Error::config(format!(
+                "gssencmode=require{}: jsonwire has no GSSAPI support, so it cannot make the \
+                 GSSAPI-encrypted connection this asks for; use gssencmode=disable (or prefer, \
+                 which connects without it) and sslmode for encryption",
+                from.map_or(String::new(), |var| format!(" (from {var})"))
+            )));
+        }
+        let requirepeer = self
+            .requirepeer
+            .clone()
+            .or_else(|| var("PGREQUIREPEER"))
+            .filter(|r| !r.is_empty());
+        let krbsrvname = self
+            .krbsrvname
+            .clone()
+            .or_else(|| var("PGKRBSRVNAME"))
+            .filter(|k| !k.is_empty());
         let passfile = self
             .passfile
             .clone()
@@ -112,9 +162,31 @@ impl Config {
             connect_timeout,
             ssl_mode,
             password,
+            password_from_env,
             passfile,
             target_session_attrs,
+            load_balance_hosts,
+            requirepeer,
+            gssencmode: gssencmode.0,
+            krbsrvname,
         })
+    }
+}
+
+/// An explicit value, else the environment variable `name` parsed as libpq keyword `key`.
+fn from_env<T: std::str::FromStr>(
+    explicit: Option<T>,
+    var: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    key: &str,
+) -> Result<Option<T>> {
+    match (explicit, var(name)) {
+        (Some(v), _) => Ok(Some(v)),
+        (None, Some(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid(&format!("{key} value"), &v, Some(name))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -191,33 +263,30 @@ fn targets(hosts: &[String], hostaddrs: &[String], ports: &[u16]) -> Result<Vec<
         .collect()
 }
 
-/// The OS user name, libpq's default user. libpq asks `getpwuid`; without `unsafe` we trust
-/// `USER`/`LOGNAME` and fall back to looking up our uid in `/etc/passwd` (containers often
-/// leave `USER` unset).
+/// The OS user name, libpq's default user. libpq asks `getpwuid(geteuid())`; we trust
+/// `USER`/`LOGNAME` first (so tests can set them) and then ask the same.
 fn os_user(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     env("USER")
         .filter(|u| !u.is_empty())
         .or_else(|| env("LOGNAME").filter(|u| !u.is_empty()))
-        .or_else(passwd_user)
+        .or_else(effective_user)
 }
 
-#[cfg(target_os = "linux")]
-fn passwd_user() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    // /proc/self is owned by the process's effective uid.
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let entry_uid: u32 = fields.nth(1)?.parse().ok()?;
-        (entry_uid == uid && !name.is_empty()).then(|| name.to_owned())
-    })
+#[cfg(unix)]
+fn effective_user() -> Option<String> {
+    user_name(nix::unistd::geteuid().as_raw())
 }
 
-#[cfg(not(target_os = "linux"))]
-fn passwd_user() -> Option<String> {
+#[cfg(not(unix))]
+fn effective_user() -> Option<String> {
     None
+}
+
+/// The name of the user with id `uid`, from the system's user database (NSS included).
+#[cfg(unix)]
+pub(crate) fn user_name(uid: u32) -> Option<String> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+    Some(user.name).filter(|name| !name.is_empty())
 }
 
 #[cfg(not(windows))]
@@ -252,6 +321,17 @@ pub(crate) struct Target {
     pub(crate) port: u16,
 }
 
+/// `host:port`, `[v6addr]:port` or the socket's path, as messages name a target.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Host::Tcp { name, .. } if name.contains(':') => write!(f, "[{name}]:{}", self.port),
+            Host::Tcp { name, .. } => write!(f, "{name}:{}", self.port),
+            Host::Unix(dir) => write!(f, "{}/.s.PGSQL.{}", dir.display(), self.port),
+        }
+    }
+}
+
 /// A configuration with the environment and the defaults applied.
 #[derive(Clone)]
 pub(crate) struct Resolved {
@@ -266,18 +346,49 @@ pub(crate) struct Resolved {
     /// From the configuration or `PGPASSWORD`, never empty; the password file is consulted
     /// per target.
     pub(crate) password: Option<String>,
+    /// Whether `password` came from `PGPASSWORD`.
+    pub(crate) password_from_env: bool,
     pub(crate) passfile: Option<PathBuf>,
     pub(crate) target_session_attrs: TargetSessionAttrs,
+    pub(crate) load_balance_hosts: LoadBalanceHosts,
+    pub(crate) requirepeer: Option<String>,
+    /// Never `Require`: that is refused when resolving.
+    pub(crate) gssencmode: GssEncMode,
+    /// Accepted and shown, never used.
+    pub(crate) krbsrvname: Option<String>,
 }
 
 impl Resolved {
     /// The password to use for `target`: the explicit one, else the first matching line of the
     /// password file (read now, so an edited file takes effect on the next attempt).
     pub(crate) fn password_for(&self, target: &Target) -> Option<String> {
+        self.password(target).0
+    }
+
+    /// The password for `target` and where it came from (or why there is none).
+    pub(crate) fn password(&self, target: &Target) -> (Option<String>, PasswordSource) {
         if let Some(password) = &self.password {
-            return Some(password.clone());
+            let source = if self.password_from_env {
+                PasswordSource::Environment
+            } else {
+                PasswordSource::Config
+            };
+            return (Some(password.clone()), source);
         }
-        pgpass::lookup(self.passfile.as_deref()?, target, &self.dbname, &self.user)
+        let Some(path) = self.passfile.as_deref() else {
+            return (None, PasswordSource::None);
+        };
+        match pgpass::lookup(path, target, &self.dbname, &self.user) {
+            Lookup::Found(password) => (Some(password), PasswordSource::PasswordFile(path.into())),
+            Lookup::NoMatch => (None, PasswordSource::None),
+            Lookup::Ignored(reason) => (
+                None,
+                PasswordSource::PasswordFileIgnored {
+                    path: path.into(),
+                    reason,
+                },
+            ),
+        }
     }
 }
 
@@ -294,229 +405,12 @@ impl fmt::Debug for Resolved {
             .field("password", &self.password.as_ref().map(|_| Redacted))
             .field("passfile", &self.passfile)
             .field("target_session_attrs", &self.target_session_attrs)
+            .field("load_balance_hosts", &self.load_balance_hosts)
+            .field("requirepeer", &self.requirepeer)
+            .field("gssencmode", &self.gssencmode)
+            .field("krbsrvname", &self.krbsrvname)
             .finish()
     }
 }
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ErrorKind;
-
-    /// A fake environment: `PG*` variables and `USER`/`HOME` from a list, nothing else.
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    }
-
-    fn resolve(config: &str, vars: &[(&str, &str)]) -> Result<Resolved> {
-        Config::parse(config).unwrap().resolve(&env(vars))
-    }
-
-    fn tcp(name: &str, port: u16) -> Target {
-        Target {
-            host: Host::Tcp {
-                name: name.to_owned(),
-                addr: None,
-            },
-            port,
-        }
-    }
-
-    const FULL_ENV: &[(&str, &str)] = &[
-        ("USER", "osuser"),
-        ("HOME", "/home/osuser"),
-        ("PGHOST", "envhost"),
-        ("PGPORT", "6000"),
-        ("PGUSER", "envuser"),
-        ("PGPASSWORD", "envpw"),
-        ("PGDATABASE", "envdb"),
-        ("PGAPPNAME", "envapp"),
-        ("PGCONNECT_TIMEOUT", "7"),
-        ("PGSSLMODE", "disable"),
-        ("PGOPTIONS", "-cenv=1"),
-        ("PGPASSFILE", "/env/pgpass"),
-        ("PGTARGETSESSIONATTRS", "standby"),
-    ];
-
-    #[test]
-    fn explicit_values_beat_the_environment() {
-        let r = resolve(
-            "host=h port=1 user=u password=p dbname=d application_name=a connect_timeout=3 \
-             sslmode=require options=-cx=1 passfile=/cfg/pgpass target_session_attrs=primary",
-            FULL_ENV,
-        )
-        .unwrap();
-        assert_eq!(r.targets, [tcp("h", 1)]);
-        assert_eq!((r.user.as_str(), r.dbname.as_str()), ("u", "d"));
-        assert_eq!(r.password.as_deref(), Some("p"));
-        assert_eq!(r.application_name.as_deref(), Some("a"));
-        assert_eq!(r.connect_timeout, Some(Duration::from_secs(3)));
-        assert_eq!(r.ssl_mode, SslMode::Require);
-        assert_eq!(r.options.as_deref(), Some("-cx=1"));
-        assert_eq!(r.passfile, Some(PathBuf::from("/cfg/pgpass")));
-        assert_eq!(r.target_session_attrs, TargetSessionAttrs::Primary);
-    }
-
-    #[test]
-    fn environment_fills_what_the_config_leaves_unset() {
-        let r = resolve("", FULL_ENV).unwrap();
-        assert_eq!(r.targets, [tcp("envhost", 6000)]);
-        assert_eq!((r.user.as_str(), r.dbname.as_str()), ("envuser", "envdb"));
-        assert_eq!(r.password.as_deref(), Some("envpw"));
-        assert_eq!(r.application_name.as_deref(), Some("envapp"));
-        assert_eq!(r.connect_timeout, Some(Duration::from_secs(7)));
-        assert_eq!(r.ssl_mode, SslMode::Disable);
-        assert_eq!(r.options.as_deref(), Some("-cenv=1"));
-        assert_eq!(r.passfile, Some(PathBuf::from("/env/pgpass")));
-        assert_eq!(r.target_session_attrs, TargetSessionAttrs::Standby);
-    }
-
-    #[test]
-    fn defaults_apply_when_neither_config_nor_environment_sets_a_value() {
-        let r = resolve(
-            "fallback_application_name=fb",
-            &[("USER", "osuser"), ("HOME", "/home/o")],
-        )
-        .unwrap();
-        assert_eq!((r.user.as_str(), r.dbname.as_str()), ("osuser", "osuser"));
-        assert_eq!(r.password, None);
-        assert_eq!(r.application_name.as_deref(), Some("fb"));
-        assert_eq!((r.connect_timeout, r.ssl_mode), (None, SslMode::Prefer));
-        assert_eq!(r.target_session_attrs, TargetSessionAttrs::Any);
-        assert_eq!(r.passfile, Some(PathBuf::from("/home/o/.pgpass")));
-        assert_eq!(r.targets.len(), 1);
-        assert_eq!(r.targets[0].port, 5432);
-        #[cfg(unix)]
-        match &r.targets[0].host {
-            Host::Unix(dir) => assert!(
-                DEFAULT_SOCKET_DIRS.iter().any(|d| dir == Path::new(d)),
-                "{dir:?}"
-            ),
-            other => panic!("expected the default socket directory, got {other:?}"),
-        }
-        let r = resolve("", &[("LOGNAME", "logname")]).unwrap();
-        assert_eq!((r.user.as_str(), r.passfile.as_deref()), ("logname", None));
-    }
-
-    #[test]
-    fn explicit_empty_values_skip_the_environment_and_take_the_default() {
-        let vars = [
-            ("USER", "osuser"),
-            ("PGUSER", "envuser"),
-            ("PGDATABASE", "envdb"),
-            ("PGHOST", "envhost"),
-        ];
-        let r = resolve("user='' dbname='' host=''", &vars).unwrap();
-        assert_eq!((r.user.as_str(), r.dbname.as_str()), ("osuser", "osuser"));
-        assert!(!matches!(&r.targets[0].host, Host::Tcp { name, .. } if name == "envhost"));
-        let r = resolve(
-            "application_name=''",
-            &[("USER", "u"), ("PGAPPNAME", "env")],
-        )
-        .unwrap();
-        assert_eq!(r.application_name, None);
-    }
-
-    #[test]
-    fn environment_host_and_port_lists_pair_like_libpq() {
-        let r = resolve(
-            "",
-            &[("USER", "u"), ("PGHOST", "a,/tmp,"), ("PGPORT", "1,2,")],
-        )
-        .unwrap();
-        assert_eq!(r.targets[0], tcp("a", 1));
-        assert_eq!(
-            r.targets[1],
-            Target {
-                host: Host::Unix(PathBuf::from("/tmp")),
-                port: 2
-            }
-        );
-        assert_eq!(r.targets[2].port, 5432);
-        let r = resolve("host=a,b", &[("USER", "u"), ("PGPORT", "7")]).unwrap();
-        assert_eq!(r.targets, [tcp("a", 7), tcp("b", 7)]);
-        let err = resolve("host=a,b,c", &[("USER", "u"), ("PGPORT", "1,2")]).unwrap_err();
-        assert_eq!(err.to_string(), "could not match 2 port numbers to 3 hosts");
-    }
-
-    #[test]
-    fn hostaddr_pairs_with_hosts_and_names_the_target_when_alone() {
-        let r = resolve("host=db,other hostaddr=10.0.0.5,", &[("USER", "u")]).unwrap();
-        let addr = "10.0.0.5".parse().ok();
-        assert_eq!(
-            r.targets[0].host,
-            Host::Tcp {
-                name: "db".to_owned(),
-                addr
-            }
-        );
-        assert_eq!(r.targets[1], tcp("other", 5432));
-        let r = resolve("", &[("USER", "u"), ("PGHOSTADDR", "::1")]).unwrap();
-        assert_eq!(
-            r.targets[0].host,
-            Host::Tcp {
-                name: "::1".to_owned(),
-                addr: "::1".parse().ok()
-            }
-        );
-    }
-
-    #[test]
-    fn connect_timeout_zero_means_none_and_still_overrides_the_environment() {
-        let r = resolve(
-            "connect_timeout=0",
-            &[("USER", "u"), ("PGCONNECT_TIMEOUT", "9")],
-        )
-        .unwrap();
-        assert_eq!(r.connect_timeout, None);
-        let r = resolve("", &[("USER", "u"), ("PGCONNECT_TIMEOUT", "1")]).unwrap();
-        assert_eq!(r.connect_timeout, Some(Duration::from_secs(2)));
-    }
-
-    #[test]
-    fn invalid_environment_values_name_the_variable() {
-        let cases: &[(&str, &str)] = &[
-            ("PGPORT", "abc"),
-            ("PGSSLMODE", "sometimes"),
-            ("PGCONNECT_TIMEOUT", "soon"),
-            ("PGTARGETSESSIONATTRS", "master"),
-            ("PGHOSTADDR", "db.example"),
-        ];
-        for &(var, value) in cases {
-            let err = resolve("", &[("USER", "u"), (var, value)]).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Config);
-            let message = err.to_string();
-            assert!(
-                message.contains(var) && message.contains(&format!("{value:?}")),
-                "{message}"
-            );
-        }
-    }
-
-    #[test]
-    fn abstract_namespace_sockets_are_rejected() {
-        let err = resolve("host=@pg", &[("USER", "u")]).unwrap_err();
-        assert!(err.to_string().contains("\"@pg\""), "{err}");
-    }
-
-    #[test]
-    fn empty_environment_variables_count_as_unset() {
-        let r = resolve(
-            "",
-            &[
-                ("USER", "u"),
-                ("PGPORT", ""),
-                ("PGSSLMODE", ""),
-                ("PGUSER", ""),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            (r.targets[0].port, r.ssl_mode, r.user.as_str()),
-            (5432, SslMode::Prefer, "u")
-        );
-    }
-}
+mod tests;

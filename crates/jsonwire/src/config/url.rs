@@ -89,27 +89,32 @@ fn parse_after_userinfo(config: &mut Config, mut p: &str) -> Result<()> {
             }
             p = &p[end..];
         }
-        // libpq decodes the whole host list before splitting it, so "%2C" separates hosts.
-        hosts.extend(decode(host, "host", false)?.split(',').map(String::from));
+        hosts.push(host);
         let mut port = "";
         if let Some(after) = p.strip_prefix(':') {
             let end = after.find(['/', '?', ',']).unwrap_or(after.len());
             port = &after[..end];
             p = &after[end..];
         }
-        ports.push(decode(port, "port", false)?);
+        ports.push(port);
         match p.strip_prefix(',') {
             Some(after) => p = after,
             None => break,
         }
     }
-    if hosts.len() > 1 || !hosts[0].is_empty() {
-        config.hosts = hosts;
+    // Like libpq, the host and port lists are stored as written, comma-joined, unless empty:
+    // `host1,host2` without ports stores the port list "," (the default port for each), so
+    // PGPORT does not apply to a multi-host URL.
+    let hosts = hosts.join(",");
+    if !hosts.is_empty() {
+        config.hosts = decode(&hosts, "host", false)?
+            .split(',')
+            .map(String::from)
+            .collect();
     }
-    // libpq would store "," for `host1,host2` without ports and so ignore PGPORT; leaving the
-    // ports unset when none is written lets PGPORT apply, which is what such a URL means.
-    if ports.iter().any(|p| !p.is_empty()) {
-        config.ports = parse_ports(&ports.join(","), None)?;
+    let ports = ports.join(",");
+    if !ports.is_empty() {
+        config.ports = parse_ports(&decode(&ports, "port", false)?, None)?;
     }
 
     if let Some(after) = p.strip_prefix('/') {
@@ -160,8 +165,9 @@ fn parse_query(config: &mut Config, query: &str) -> Result<()> {
     Ok(())
 }
 
-/// Percent-decodes one URL component; a malformed escape, `%00` or invalid UTF-8 is an error.
-/// A `secret` component is never quoted in the message.
+/// Percent-decodes one URL component as libpq 17 does: spaces around it are dropped and a
+/// space inside it is an error (it must be written `%20`); so is a malformed escape, `%00` or
+/// invalid UTF-8. A `secret` component is never quoted in the message.
 fn decode(s: &str, what: &str, secret: bool) -> Result<String> {
     let shown = |token: &str| {
         if secret {
@@ -170,6 +176,14 @@ fn decode(s: &str, what: &str, secret: bool) -> Result<String> {
             format!(": {token:?}")
         }
     };
+    let trimmed = s.trim_matches(' ');
+    if trimmed.contains(' ') {
+        return Err(Error::config(format!(
+            "invalid URL: unexpected spaces in the {what}{}; percent-encode spaces as %20",
+            shown(s)
+        )));
+    }
+    let s = trimmed;
     let bytes = s.as_bytes();
     let mut i = 0;
     while let Some(offset) = bytes[i..].iter().position(|&b| b == b'%') {
@@ -248,9 +262,9 @@ mod tests {
             ("postgresql://host/", "host=host"),
             ("postgresql://host?", "host=host"),
             ("postgresql://host?port=1&", "host=host port=1"),
-            ("postgresql://h1,h2/db", "host=h1,h2 dbname=db"),
+            ("postgresql://h1,h2/db", "host=h1,h2 port=, dbname=db"),
             ("postgresql://h1:1,h2/db", "host=h1,h2 port=1,5432 dbname=db"),
-            ("postgresql://,h2", "host=,h2"),
+            ("postgresql://,h2", "host=,h2 port=,"),
             ("postgresql://h?host=other", "host=other"),
             ("postgresql://h?application_name=me@home", "host=h application_name=me@home"),
             ("postgresql://u%40corp:p%3Aw%2F@h/d%20b", "user=u@corp password=p:w/ host=h dbname='d b'"),
@@ -264,6 +278,63 @@ mod tests {
         for &(url, keywords) in cases {
             assert_eq!(parse(url), parse(keywords), "{url} vs {keywords}");
         }
+    }
+
+    #[test]
+    fn spaces_around_url_parts_are_trimmed_as_in_libpq_17() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "postgresql://host?  user = u & port  = 12345 ",
+                "host=host user=u port=12345",
+            ),
+            (
+                "postgresql:// u :pw @ h /db ",
+                "user=u password=pw host=h dbname=db",
+            ),
+            ("postgresql:// h1,h2:5 /db", "host=h1,h2 port=,5 dbname=db"),
+            (
+                "postgresql://h?application_name=a%20b",
+                "host=h application_name='a b'",
+            ),
+            ("postgresql://h? ssl = true ", "host=h sslmode=require"),
+        ];
+        for &(url, keywords) in cases {
+            assert_eq!(parse(url), parse(keywords), "{url} vs {keywords}");
+        }
+    }
+
+    #[test]
+    fn a_space_inside_a_url_part_is_an_error_that_hides_passwords() {
+        let cases: &[(&str, &str)] = &[
+            ("postgresql://h?user=a b", "unexpected spaces in the value of the query parameter \"user\": \"a b\"; percent-encode spaces as %20"),
+            ("postgresql://h/my db", "unexpected spaces in the database name"),
+            ("postgresql://a b@h", "unexpected spaces in the user name"),
+            ("postgresql://h1, h 2", "unexpected spaces in the host: \"h1, h 2\""),
+            ("postgresql://h?my key=1", "unexpected spaces in the query parameter name"),
+        ];
+        for &(url, want) in cases {
+            let err = Config::parse(url).expect_err(url);
+            assert!(err.to_string().contains(want), "{url}: {err}");
+        }
+        for url in [
+            "postgresql://u:s3cret pw@h",
+            "postgresql://h?password=s3cret pw",
+        ] {
+            let err = Config::parse(url).expect_err(url);
+            assert!(
+                err.to_string().contains("unexpected spaces in the"),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("s3cret"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_multi_host_url_without_ports_sets_the_default_port_for_each() {
+        assert_eq!(parse("postgresql://h1,h2,h3").get_ports(), [5432; 3]);
+        assert_eq!(parse("postgresql://h1:7,h2").get_ports(), [7, 5432]);
+        assert!(parse("postgresql://h1").get_ports().is_empty());
+        assert!(parse("postgresql://h1:/").get_ports().is_empty());
     }
 
     #[test]

@@ -3,12 +3,17 @@
 use std::time::Duration;
 
 use base64::Engine;
-use rand::RngCore;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngCore, SeedableRng};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::cancel::{CancelAddr, CancelToken};
+use super::hosts;
 use super::{Conn, Socket, Tuning};
-use crate::config::{Config, Host, Resolved, SslMode, Target, TargetSessionAttrs};
+use crate::config::{
+    Config, Host, LoadBalanceHosts, Resolved, SslMode, Target, TargetSessionAttrs,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::auth::{self, ChannelBinding, ScramSha256};
 use crate::proto::backend::{Authentication, Message};
@@ -39,7 +44,12 @@ pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>
         return Err(Error::config("no host to connect to"));
     }
     let mut errors = Vec::new();
-    for target in &resolved.targets {
+    let targets = hosts::order(
+        &resolved.targets,
+        resolved.load_balance_hosts,
+        &mut StdRng::from_entropy(),
+    );
+    for target in &targets {
         let attempt = connect_target(&resolved, target, tuning.clone());
         let result = match resolved.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, attempt)
@@ -57,7 +67,7 @@ pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>
         };
         match result {
             Ok(conn) => return Ok(conn),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(hosts::explain_auth_error(e, &resolved, target)),
         }
     }
     // With one host its error is the answer; with several the last one is, the others logged.
@@ -76,7 +86,11 @@ fn describe(target: &Target) -> String {
     }
 }
 
-async fn open_socket(target: &Target, tuning: &Tuning) -> Result<(Socket, CancelAddr)> {
+async fn open_socket(
+    resolved: &Resolved,
+    target: &Target,
+    tuning: &Tuning,
+) -> Result<(Socket, CancelAddr)> {
     let fail = |e: std::io::Error| {
         Error::new(
             ErrorKind::Connect,
@@ -88,16 +102,22 @@ async fn open_socket(target: &Target, tuning: &Tuning) -> Result<(Socket, Cancel
         Host::Unix(dir) => {
             let path = dir.join(format!(".s.PGSQL.{}", target.port));
             let s = UnixStream::connect(&path).await.map_err(fail)?;
+            if let Some(user) = &resolved.requirepeer {
+                hosts::check_peer(&s, &path, user)?;
+            }
             Ok((Socket::Unix(s), CancelAddr::Unix(path)))
         }
         Host::Tcp { name, addr } => {
-            let addrs: Vec<std::net::SocketAddr> = match addr {
+            let mut addrs: Vec<std::net::SocketAddr> = match addr {
                 Some(ip) => vec![(*ip, target.port).into()],
                 None => tokio::net::lookup_host((name.as_str(), target.port))
                     .await
                     .map_err(fail)?
                     .collect(),
             };
+            if resolved.load_balance_hosts == LoadBalanceHosts::Random {
+                addrs.shuffle(&mut rand::thread_rng());
+            }
             let mut last = None;
             for a in addrs {
                 match TcpStream::connect(a).await {
@@ -121,7 +141,7 @@ async fn open_socket(target: &Target, tuning: &Tuning) -> Result<(Socket, Cancel
 }
 
 async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) -> Result<Box<Conn>> {
-    let (socket, cancel_addr) = open_socket(target, &tuning).await?;
+    let (socket, cancel_addr) = open_socket(resolved, target, &tuning).await?;
     let mut conn = Box::new(Conn::new(socket, tuning));
 
     let mut params: Vec<(&str, &str)> = vec![

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod connect;
+mod hosts;
 mod keepalive;
 mod socket;
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::config::{Config, SslMode, TargetSessionAttrs};
+use crate::config::{Config, GssEncMode, LoadBalanceHosts, SslMode, TargetSessionAttrs};
 
 /// Text that exercises quoting, escaping and the URL and list separators.
 fn text() -> impl Strategy<Value = String> {
@@ -55,6 +55,7 @@ prop_compose! {
         attrs in opt(0usize..6),
         tuning in (any::<u16>(), any::<u32>(), any::<u16>(), any::<u64>(), duration(), any::<bool>()),
         keepalives in (any::<bool>(), duration(), duration(), any::<u32>(), duration(), duration()),
+        host_keys in (opt(0usize..2), opt(0usize..3), proptest::collection::vec(opt(text()), 4)),
     ) -> Config {
         let mut c = Config::new();
         c.hosts = hosts;
@@ -89,6 +90,15 @@ prop_compose! {
             .keepalives_count(count)
             .tcp_user_timeout(user_timeout)
             .cancel_timeout(cancel);
+        let (balance, gss, texts) = host_keys;
+        c.load_balance_hosts = balance.map(|i| [LoadBalanceHosts::Disable, LoadBalanceHosts::Random][i]);
+        c.gssencmode = gss.map(|i| [GssEncMode::Disable, GssEncMode::Prefer, GssEncMode::Require][i]);
+        let [service, servicefile, requirepeer, krbsrvname] =
+            <[Option<String>; 4]>::try_from(texts).unwrap();
+        c.service = service;
+        c.servicefile = servicefile.map(Into::into);
+        c.requirepeer = requirepeer;
+        c.krbsrvname = krbsrvname;
         c
     }
 }
