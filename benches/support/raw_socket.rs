@@ -8,8 +8,8 @@
 //! allocated per row. What this reader achieves is what the server and the socket can deliver,
 //! the denominator of every ratio in the report.
 //!
-//! The handshake (not measured) uses jsonwire's sans-IO protocol layer, so trust, cleartext,
-//! MD5 and SCRAM logins all work.
+//! The handshake (not measured) is jsonwire's sans-IO startup machine driven over this blocking
+//! socket, so trust, cleartext, MD5 and SCRAM logins all work, with the same policy checks.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -17,9 +17,10 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use jsonwire::proto::auth::{self, ChannelBinding, ScramSha256};
-use jsonwire::proto::backend::{Authentication, Message};
 use jsonwire::proto::frontend;
+use jsonwire::proto::startup::{
+    AuthPolicy, ChannelBindingPolicy, Encryption, ProtocolVersion, Startup, StartupSettings, Step,
+};
 
 /// Bytes asked of each `read`.
 pub const BLOCK: usize = 1 << 20;
@@ -148,92 +149,47 @@ impl RawSocket {
         self.sock.write_all(msg)
     }
 
-    /// Reads whole messages with jsonwire's decoder; only for the handshake.
-    fn handshake_message(&mut self, pending: &mut BytesMut) -> io::Result<Message> {
-        loop {
-            if let Some(msg) = Message::parse(pending, 1 << 30).map_err(jw_error)? {
-                return Ok(msg);
-            }
-            let n = self.sock.read(&mut self.buf)?;
-            if n == 0 {
-                return Err(protocol_error("the server closed the connection"));
-            }
-            pending.extend_from_slice(&self.buf[..n]);
-        }
-    }
-
+    /// Logs in by driving jsonwire's startup machine (the same one its connections use) over
+    /// this blocking socket; SCRAM keys are derived on this thread.
     fn startup(&mut self) -> io::Result<()> {
-        let mut out = BytesMut::new();
-        let (user, dbname) = (self.target.user.clone(), self.target.dbname.clone());
-        frontend::startup(
-            &mut out,
-            &[
-                ("user", &user),
-                ("database", &dbname),
-                ("client_encoding", "UTF8"),
-                ("application_name", "jsonwire-bench-raw"),
+        let settings = StartupSettings {
+            params: vec![
+                ("user".into(), self.target.user.clone()),
+                ("database".into(), self.target.dbname.clone()),
+                ("client_encoding".into(), "UTF8".into()),
+                ("application_name".into(), "jsonwire-bench-raw".into()),
             ],
-        )
-        .map_err(jw_error)?;
-        self.send(&out)?;
-        let mut pending = BytesMut::new();
-        let mut scram = None;
-        let known_password = self.target.password.clone();
-        let password = || {
-            known_password
-                .clone()
-                .ok_or_else(|| protocol_error("the server asks for a password; put it in the URL"))
+            user: self.target.user.clone(),
+            password: self.target.password.clone().map(String::into_bytes),
+            require_auth: AuthPolicy::any(),
+            channel_binding: ChannelBindingPolicy::Prefer,
+            min_protocol: ProtocolVersion::V3_0,
+            max_protocol: ProtocolVersion::V3_0,
+            nonce: format!("{:x}{:x}", std::process::id(), nanos()),
         };
+        let mut machine = Startup::new(settings, Encryption::Plain);
+        let mut pending = BytesMut::new();
         loop {
-            out.clear();
-            match self.handshake_message(&mut pending)? {
-                Message::Authentication(Authentication::Ok) => {}
-                Message::Authentication(Authentication::CleartextPassword) => {
-                    frontend::password(&mut out, password()?.as_bytes()).map_err(jw_error)?;
-                }
-                Message::Authentication(Authentication::Md5Password(salt)) => {
-                    let hashed = auth::md5_password(user.as_bytes(), password()?.as_bytes(), salt);
-                    frontend::password(&mut out, &hashed).map_err(jw_error)?;
-                }
-                Message::Authentication(Authentication::Sasl(_)) => {
-                    let nonce = format!("{:x}{:x}", std::process::id(), nanos());
-                    let s = ScramSha256::new(
-                        "",
-                        password()?.as_bytes(),
-                        &nonce,
-                        ChannelBinding::Unsupported,
-                    );
-                    frontend::sasl_initial_response(&mut out, "SCRAM-SHA-256", &s.client_first())
-                        .map_err(jw_error)?;
-                    scram = Some(s);
-                }
-                Message::Authentication(Authentication::SaslContinue(data)) => {
-                    let s = scram
-                        .as_mut()
-                        .ok_or_else(|| protocol_error("SASL continue without SASL"))?;
-                    let reply = s.handle_server_first(&data).map_err(jw_error)?;
-                    frontend::sasl_response(&mut out, &reply).map_err(jw_error)?;
-                }
-                Message::Authentication(Authentication::SaslFinal(data)) => {
-                    let s = scram
-                        .as_mut()
-                        .ok_or_else(|| protocol_error("SASL final without SASL"))?;
-                    s.verify_server_final(&data).map_err(jw_error)?;
-                }
-                Message::Authentication(other) => {
-                    return Err(protocol_error(format!(
-                        "unsupported authentication request {other:?}"
-                    )))
-                }
-                Message::BackendKeyData { pid, secret } => {
-                    self.backend_key = Some((pid, secret.to_vec()));
-                }
-                Message::ErrorResponse(e) => return Err(protocol_error(e.to_string())),
-                Message::ReadyForQuery(_) => return Ok(()),
-                _ => {}
-            }
+            let step = machine.advance(&mut pending).map_err(jw_error)?;
+            let out = machine.output().split();
             if !out.is_empty() {
                 self.send(&out)?;
+            }
+            match step {
+                Step::Write | Step::Parameter(..) | Step::Notice(_) => {}
+                Step::Read => {
+                    let n = self.sock.read(&mut self.buf)?;
+                    if n == 0 {
+                        return Err(protocol_error("the server closed the connection"));
+                    }
+                    pending.extend_from_slice(&self.buf[..n]);
+                }
+                Step::DeriveKey(job) => machine.salted_password(&job.run()).map_err(jw_error)?,
+                Step::Ready(session) => {
+                    self.backend_key = session.backend_key.map(|k| (k.pid, k.secret.to_vec()));
+                    return Ok(());
+                }
+                other => return Err(protocol_error(format!("unexpected startup step {other:?}"))),
             }
         }
     }

@@ -160,7 +160,11 @@ impl Client {
     }
 
     /// A token that cancels whatever this connection runs, usable from another task.
-    /// `None` when the server sent no cancel key (some poolers don't).
+    ///
+    /// `None` when the server sent no cancel key (RDS Proxy and some other poolers send
+    /// none). Such a connection cannot cancel a query: dropping a stream before its end
+    /// closes the connection instead (the next query returns [`ErrorKind::Closed`]), so an
+    /// abandoned query never keeps the client reading.
     pub fn cancel_token(&self) -> Option<CancelToken> {
         self.cancel.clone()
     }

@@ -189,6 +189,22 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
         "requirepeer" => config.requirepeer = text(),
         "gssencmode" => config.gssencmode = Some(value.parse()?),
         "krbsrvname" => config.krbsrvname = text(),
+        "require_auth" => config.require_auth = Some(value.parse()?),
+        "channel_binding" => config.channel_binding = Some(value.parse()?),
+        "min_protocol_version" => {
+            config.min_protocol_version = Some(
+                value
+                    .parse()
+                    .map_err(|_| invalid("min_protocol_version value", value, None))?,
+            )
+        }
+        "max_protocol_version" => {
+            config.max_protocol_version = Some(
+                value
+                    .parse()
+                    .map_err(|_| invalid("max_protocol_version value", value, None))?,
+            )
+        }
         "client_encoding" if is_utf8(value) => {}
         "client_encoding" => {
             return Err(Error::config(format!(
@@ -359,6 +375,18 @@ impl fmt::Display for Config {
         }
         if let Some(name) = &self.krbsrvname {
             pair(f, "krbsrvname", name)?;
+        }
+        if let Some(methods) = &self.require_auth {
+            pair(f, "require_auth", &methods.to_string())?;
+        }
+        if let Some(mode) = self.channel_binding {
+            pair(f, "channel_binding", mode.as_str())?;
+        }
+        if let Some(version) = self.min_protocol_version {
+            pair(f, "min_protocol_version", version.as_str())?;
+        }
+        if let Some(version) = self.max_protocol_version {
+            pair(f, "max_protocol_version", version.as_str())?;
         }
         fmt_tuning(&self.tuning, &mut |key, value| pair(f, key, value))
     }
@@ -612,7 +640,9 @@ mod tests {
     fn display_redacts_the_password_and_reads_back() {
         let mut c = parse(
             "host=a,/tmp port=1,2 user='jo hn' dbname='' options='-c x=\\'y\\'' connect_timeout=9 \
-             sslmode=require target_session_attrs=read-write passfile=/p",
+             sslmode=require target_session_attrs=read-write passfile=/p \
+             require_auth=!password,!md5 channel_binding=require min_protocol_version=3.0 \
+             max_protocol_version=latest",
         );
         assert_eq!(parse(&c.to_string()), c);
         c.password("hunter2");

@@ -5,6 +5,7 @@
 //! (libpq docs 34.1 "Database Connection Control Functions" and 34.15 "Environment Variables").
 
 mod attrs;
+mod auth;
 mod duration;
 mod effective;
 mod kv;
@@ -20,6 +21,9 @@ pub use effective::{EffectiveConfig, PasswordSource};
 pub(crate) use resolve::user_name;
 pub(crate) use resolve::{Host, Resolved, Target};
 pub(crate) use tuning::Tuning;
+
+pub use crate::proto::startup::{AuthMethod, ProtocolVersion};
+pub use auth::{ChannelBinding, RequireAuth};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -113,6 +117,10 @@ pub struct Config {
     pub(crate) requirepeer: Option<String>,
     pub(crate) gssencmode: Option<GssEncMode>,
     pub(crate) krbsrvname: Option<String>,
+    pub(crate) require_auth: Option<RequireAuth>,
+    pub(crate) channel_binding: Option<ChannelBinding>,
+    pub(crate) min_protocol_version: Option<ProtocolVersion>,
+    pub(crate) max_protocol_version: Option<ProtocolVersion>,
     /// jsonwire's own settings, which have no libpq spelling.
     pub(crate) tuning: Tuning,
 }
@@ -130,7 +138,9 @@ impl Config {
     /// `connect_timeout`, `sslmode`, `passfile`, `target_session_attrs`,
     /// `load_balance_hosts`, `service`, `servicefile`, `requirepeer`, `gssencmode`,
     /// `krbsrvname`, `keepalives`, `keepalives_idle`, `keepalives_interval`,
-    /// `keepalives_count`, `tcp_user_timeout` and `client_encoding` (which must be `UTF8`).
+    /// `keepalives_count`, `tcp_user_timeout`, `require_auth`, `channel_binding`,
+    /// `min_protocol_version`, `max_protocol_version` and `client_encoding` (which must be
+    /// `UTF8`).
     /// `host`, `hostaddr` and `port` take comma-separated lists; a host starting with `/` is a
     /// Unix socket directory.
     ///
@@ -464,6 +474,10 @@ impl fmt::Debug for Config {
             .field("requirepeer", &self.requirepeer)
             .field("gssencmode", &self.gssencmode)
             .field("krbsrvname", &self.krbsrvname)
+            .field("require_auth", &self.require_auth)
+            .field("channel_binding", &self.channel_binding)
+            .field("min_protocol_version", &self.min_protocol_version)
+            .field("max_protocol_version", &self.max_protocol_version)
             .field("tuning", &self.tuning)
             .finish()
     }

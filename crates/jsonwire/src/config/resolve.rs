@@ -10,10 +10,11 @@ use std::time::Duration;
 use super::kv::{invalid, parse_hostaddrs, parse_ports, parse_timeout};
 use super::pgpass::{self, Lookup};
 use super::{
-    service, Config, GssEncMode, LoadBalanceHosts, PasswordSource, Redacted, SslMode,
-    TargetSessionAttrs, DEFAULT_PORT, DEFAULT_SOCKET_DIRS,
+    service, ChannelBinding, Config, GssEncMode, LoadBalanceHosts, PasswordSource, ProtocolVersion,
+    Redacted, RequireAuth, SslMode, TargetSessionAttrs, DEFAULT_PORT, DEFAULT_SOCKET_DIRS,
 };
 use crate::error::{Error, Result};
+use crate::proto::startup::AuthPolicy;
 
 impl Config {
     /// Applies the connection service, the `PG*` environment variables, then libpq's defaults,
@@ -146,6 +147,43 @@ impl Config {
             .clone()
             .or_else(|| var("PGKRBSRVNAME"))
             .filter(|k| !k.is_empty());
+        let require_auth = match (&self.require_auth, var("PGREQUIREAUTH")) {
+            (Some(r), _) => r.policy(),
+            (None, Some(v)) => v
+                .parse::<RequireAuth>()
+                .map_err(|_| invalid("require_auth value", &v, Some("PGREQUIREAUTH")))?
+                .policy(),
+            (None, None) => AuthPolicy::any(),
+        };
+        let channel_binding = from_env(
+            self.channel_binding,
+            var,
+            "PGCHANNELBINDING",
+            "channel_binding",
+        )?
+        .unwrap_or_default();
+        let min_protocol = from_env(
+            self.min_protocol_version,
+            var,
+            "PGMINPROTOCOLVERSION",
+            "min_protocol_version",
+        )?
+        .unwrap_or_default();
+        // libpq 18: 3.0 unless the minimum asks for more.
+        let max_protocol = from_env(
+            self.max_protocol_version,
+            var,
+            "PGMAXPROTOCOLVERSION",
+            "max_protocol_version",
+        )?
+        .unwrap_or(min_protocol.max(ProtocolVersion::V3_0));
+        if min_protocol > max_protocol {
+            return Err(Error::config(format!(
+                "min_protocol_version {} is above max_protocol_version {}",
+                min_protocol.as_str(),
+                max_protocol.as_str()
+            )));
+        }
         let passfile = self
             .passfile
             .clone()
@@ -169,6 +207,10 @@ impl Config {
             requirepeer,
             gssencmode: gssencmode.0,
             krbsrvname,
+            require_auth,
+            channel_binding,
+            min_protocol,
+            max_protocol,
         })
     }
 }
@@ -356,6 +398,10 @@ pub(crate) struct Resolved {
     pub(crate) gssencmode: GssEncMode,
     /// Accepted and shown, never used.
     pub(crate) krbsrvname: Option<String>,
+    pub(crate) require_auth: AuthPolicy,
+    pub(crate) channel_binding: ChannelBinding,
+    pub(crate) min_protocol: ProtocolVersion,
+    pub(crate) max_protocol: ProtocolVersion,
 }
 
 impl Resolved {
@@ -409,6 +455,10 @@ impl fmt::Debug for Resolved {
             .field("requirepeer", &self.requirepeer)
             .field("gssencmode", &self.gssencmode)
             .field("krbsrvname", &self.krbsrvname)
+            .field("require_auth", &self.require_auth)
+            .field("channel_binding", &self.channel_binding)
+            .field("min_protocol", &self.min_protocol)
+            .field("max_protocol", &self.max_protocol)
             .finish()
     }
 }

@@ -180,6 +180,10 @@ impl Config {
             requirepeer: self.requirepeer.clone().or(service.requirepeer),
             gssencmode: self.gssencmode.or(service.gssencmode),
             krbsrvname: self.krbsrvname.clone().or(service.krbsrvname),
+            require_auth: self.require_auth.clone().or(service.require_auth),
+            channel_binding: self.channel_binding.or(service.channel_binding),
+            min_protocol_version: self.min_protocol_version.or(service.min_protocol_version),
+            max_protocol_version: self.max_protocol_version.or(service.max_protocol_version),
             tuning: self.tuning.or_service(service.tuning),
         }
     }

@@ -1,5 +1,6 @@
 //! Opening a connection: socket, StartupMessage, authentication, until ReadyForQuery.
 
+use std::future::poll_fn;
 use std::time::Duration;
 
 use base64::Engine;
@@ -10,14 +11,13 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::cancel::{CancelAddr, CancelToken};
 use super::hosts;
-use super::{Conn, Socket, Tuning};
+use super::{scram_key, Conn, Socket, Tuning};
 use crate::config::{
     Config, Host, LoadBalanceHosts, Resolved, SslMode, Target, TargetSessionAttrs,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::auth::{self, ChannelBinding, ScramSha256};
-use crate::proto::backend::{Authentication, Message};
-use crate::proto::frontend;
+use crate::proto::backend::Message;
+use crate::proto::startup::{Encryption, Session, Startup, StartupSettings, Step};
 
 const DEFAULT_CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -143,54 +143,82 @@ async fn open_socket(
 async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) -> Result<Box<Conn>> {
     let (socket, cancel_addr) = open_socket(resolved, target, &tuning).await?;
     let mut conn = Box::new(Conn::new(socket, tuning));
-
-    let mut params: Vec<(&str, &str)> = vec![
-        ("user", &resolved.user),
-        ("database", &resolved.dbname),
-        ("client_encoding", "UTF8"),
-    ];
-    if let Some(name) = &resolved.application_name {
-        params.push(("application_name", name));
-    }
-    if let Some(options) = &resolved.options {
-        params.push(("options", options));
-    }
-    frontend::startup(&mut conn.wbuf, &params)?;
-    conn.flush().await.map_err(|e| connect_error(target, e))?;
-
-    let password = resolved.password_for(target);
-    authenticate(&mut conn, &resolved.user, password.as_deref())
+    let mut machine = Startup::new(startup_settings(resolved, target), Encryption::Plain);
+    let session = drive(&mut conn, &mut machine)
         .await
         .map_err(|e| connect_error(target, e))?;
-
-    let mut key = None;
-    loop {
-        match conn
-            .next_sync_message()
-            .await
-            .map_err(|e| connect_error(target, e))?
-        {
-            Message::BackendKeyData { pid, secret } => key = Some((pid, secret)),
-            Message::ReadyForQuery(status) => {
-                conn.tx_status = status;
-                break;
-            }
-            Message::ErrorResponse(db) => return Err(startup_error(db)),
-            Message::NegotiateProtocolVersion { .. } => {}
-            other => return Err(unexpected(&other, "after authentication")),
-        }
-    }
-    if let Some((pid, secret)) = key {
+    conn.tx_status = session.tx_status;
+    if let Some(key) = session.backend_key {
         conn.cancel = Some(CancelToken {
             addr: cancel_addr,
-            pid,
-            secret,
+            pid: key.pid,
+            secret: key.secret,
             timeout: (conn.tuning.cancel_timeout)
                 .or(resolved.connect_timeout)
                 .unwrap_or(DEFAULT_CANCEL_TIMEOUT),
         });
     }
     Ok(conn)
+}
+
+/// What the startup machine needs from the resolved configuration.
+fn startup_settings(resolved: &Resolved, target: &Target) -> StartupSettings {
+    let mut params = vec![
+        ("user".to_owned(), resolved.user.clone()),
+        ("database".to_owned(), resolved.dbname.clone()),
+        ("client_encoding".to_owned(), "UTF8".to_owned()),
+    ];
+    if let Some(name) = &resolved.application_name {
+        params.push(("application_name".to_owned(), name.clone()));
+    }
+    if let Some(options) = &resolved.options {
+        params.push(("options".to_owned(), options.clone()));
+    }
+    let mut raw = [0u8; 18];
+    rand::thread_rng().fill_bytes(&mut raw);
+    StartupSettings {
+        params,
+        user: resolved.user.clone(),
+        password: resolved.password_for(target).map(String::into_bytes),
+        require_auth: resolved.require_auth.clone(),
+        channel_binding: resolved.channel_binding.policy(),
+        min_protocol: resolved.min_protocol,
+        max_protocol: resolved.max_protocol,
+        nonce: base64::engine::general_purpose::STANDARD.encode(raw),
+    }
+}
+
+/// Runs the startup machine on `conn` until the session is ready.
+pub(crate) async fn drive(conn: &mut Conn, machine: &mut Startup) -> Result<Session> {
+    loop {
+        let step = machine.advance(&mut conn.rbuf)?;
+        let out = machine.output();
+        if !out.is_empty() {
+            conn.wbuf.extend_from_slice(out);
+            out.clear();
+            conn.flush().await?;
+        }
+        match step {
+            Step::Write => {}
+            Step::Read => poll_fn(|cx| conn.poll_fill(cx)).await?,
+            Step::DeriveKey(job) => {
+                let salted = scram_key::derive(job).await?;
+                machine.salted_password(&salted)?;
+            }
+            Step::Parameter(name, value) => {
+                conn.dispatch_async(Message::ParameterStatus { name, value });
+            }
+            Step::Notice(notice) => {
+                conn.dispatch_async(Message::NoticeResponse(notice));
+            }
+            Step::Ready(session) => return Ok(session),
+            other => {
+                return Err(Error::protocol(format!(
+                    "the startup asked for {other:?} on a connection without TLS"
+                )))
+            }
+        }
+    }
 }
 
 fn connect_error(target: &Target, e: Error) -> Error {
@@ -204,110 +232,4 @@ fn connect_error(target: &Target, e: Error) -> Error {
         );
     }
     e
-}
-
-fn startup_error(db: Box<crate::DbError>) -> Error {
-    let e = Error::db(db);
-    if e.kind() == ErrorKind::Server {
-        e.with_kind(ErrorKind::Connect)
-    } else {
-        e
-    }
-}
-
-fn unexpected(msg: &Message, when: &str) -> Error {
-    Error::protocol(format!("unexpected {} {when}", msg.name()))
-}
-
-fn need_password(password: Option<&str>) -> Result<&[u8]> {
-    password.map(str::as_bytes).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Auth,
-            "the server requires a password and none was given \
-             (set password in the connection string, PGPASSWORD, or a password file)",
-        )
-    })
-}
-
-fn unsupported_method(code: i32) -> Error {
-    let name = match code {
-        2 => "KerberosV5",
-        6 => "SCM credentials",
-        7 | 8 => "GSSAPI",
-        9 => "SSPI",
-        _ => "unknown",
-    };
-    Error::new(
-        ErrorKind::Auth,
-        format!("the server requested {name} authentication (request code {code}), which jsonwire does not support"),
-    )
-}
-
-async fn authenticate(conn: &mut Conn, user: &str, password: Option<&str>) -> Result<()> {
-    let mut scram: Option<ScramSha256> = None;
-    loop {
-        let msg = conn.next_sync_message().await?;
-        let auth = match msg {
-            Message::Authentication(auth) => auth,
-            Message::ErrorResponse(db) => return Err(startup_error(db)),
-            Message::NegotiateProtocolVersion { .. } => continue,
-            other => return Err(unexpected(&other, "during authentication")),
-        };
-        match auth {
-            Authentication::Ok => {
-                if scram.is_some() {
-                    return Err(Error::new(
-                        ErrorKind::Auth,
-                        "the server ended SCRAM authentication without proving it knows the password",
-                    ));
-                }
-                return Ok(());
-            }
-            Authentication::CleartextPassword => {
-                frontend::password(&mut conn.wbuf, need_password(password)?)?;
-            }
-            Authentication::Md5Password(salt) => {
-                let hashed = auth::md5_password(user.as_bytes(), need_password(password)?, salt);
-                frontend::password(&mut conn.wbuf, &hashed)?;
-            }
-            Authentication::Sasl(mechanisms) => {
-                if !mechanisms.iter().any(|m| m == auth::SCRAM_SHA_256) {
-                    return Err(Error::new(
-                        ErrorKind::Auth,
-                        format!(
-                            "the server offers SASL mechanisms {mechanisms:?}, none of which jsonwire supports"
-                        ),
-                    ));
-                }
-                let password = need_password(password)?;
-                let mut raw = [0u8; 18];
-                rand::thread_rng().fill_bytes(&mut raw);
-                let nonce = base64::engine::general_purpose::STANDARD.encode(raw);
-                // Without TLS there is no channel to bind to: `n` says the client cannot bind.
-                let client = ScramSha256::new("", password, &nonce, ChannelBinding::Unsupported);
-                frontend::sasl_initial_response(
-                    &mut conn.wbuf,
-                    auth::SCRAM_SHA_256,
-                    &client.client_first(),
-                )?;
-                scram = Some(client);
-            }
-            Authentication::SaslContinue(data) => {
-                let Some(client) = scram.as_mut() else {
-                    return Err(Error::protocol("SASL challenge without a SASL exchange"));
-                };
-                let reply = client.handle_server_first(&data)?;
-                frontend::sasl_response(&mut conn.wbuf, &reply)?;
-            }
-            Authentication::SaslFinal(data) => {
-                let Some(mut client) = scram.take() else {
-                    return Err(Error::protocol("SASL outcome without a SASL exchange"));
-                };
-                client.verify_server_final(&data)?;
-                continue;
-            }
-            Authentication::Unsupported(code) => return Err(unsupported_method(code)),
-        }
-        conn.flush().await?;
-    }
 }

@@ -4,6 +4,7 @@ mod cancel;
 mod connect;
 mod hosts;
 mod keepalive;
+mod scram_key;
 mod socket;
 
 use std::collections::HashMap;
@@ -221,7 +222,16 @@ impl Conn {
     ///
     /// The cancel runs on its own connection beside the drain, and the drain does not wait for
     /// it: see [`Cancelling::settle`] for when the connection is handed back.
+    ///
+    /// A connection without a cancel key (the server or pooler sent no BackendKeyData) cannot
+    /// stop a running command, and draining it could mean reading an unbounded result: it is
+    /// closed instead.
     pub(crate) async fn recover(mut self: Box<Self>, completed: bool) -> Option<Box<Conn>> {
+        if !completed && self.cancel.is_none() {
+            tracing::debug!("no cancel key; closing the connection instead of draining it");
+            self.terminate().await;
+            return None;
+        }
         let cancel = match (&self.cancel, completed) {
             (Some(token), false) => Some(Cancelling::start(token.clone())),
             _ => None,

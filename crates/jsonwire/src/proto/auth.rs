@@ -75,10 +75,64 @@ impl ChannelBinding {
     }
 }
 
+/// The PBKDF2 work of a SCRAM exchange, separated so that the caller can run it off the async
+/// worker threads and cache its result (RFC 5802 section 5.1 allows the client to keep the
+/// salted password per salt and iteration count).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaltedPasswordJob {
+    password: Vec<u8>,
+    salt: Vec<u8>,
+    iterations: u32,
+}
+
+impl std::fmt::Debug for SaltedPasswordJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaltedPasswordJob")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SaltedPasswordJob {
+    /// The server's iteration count (at most [`MAX_SCRAM_ITERATIONS`]).
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// A digest of (password, salt, iterations) to key a cache by, so the cache does not hold
+    /// the password itself.
+    pub fn cache_key(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update((self.password.len() as u64).to_be_bytes());
+        h.update(&self.password);
+        h.update((self.salt.len() as u64).to_be_bytes());
+        h.update(&self.salt);
+        h.update(self.iterations.to_be_bytes());
+        h.finalize().into()
+    }
+
+    /// `Hi(password, salt, iterations)`: PBKDF2-HMAC-SHA-256, the expensive step (about
+    /// 0.2 ms per thousand iterations).
+    pub fn run(&self) -> [u8; 32] {
+        let mut salted = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<Sha256>(&self.password, &self.salt, self.iterations, &mut salted);
+        salted
+    }
+}
+
 enum State {
     Initial,
+    WaitingSalted { server_first: String, nonce: String },
     WaitingFinal { server_signature: [u8; 32] },
     Done,
+}
+
+impl std::fmt::Debug for ScramSha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramSha256")
+            .field("mechanism", &self.mechanism())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The client side of a SCRAM-SHA-256 exchange.
@@ -119,12 +173,18 @@ impl ScramSha256 {
         format!("{}{}", self.binding.gs2_header(), self.client_first_bare).into_bytes()
     }
 
-    /// Takes the server-first message and returns the client-final message.
+    /// The mechanism this exchange uses.
+    pub fn mechanism(&self) -> &'static str {
+        self.binding.mechanism()
+    }
+
+    /// Takes the server-first message and returns the key derivation it asks for; hand its
+    /// result to [`ScramSha256::client_final`].
     ///
     /// # Errors
     /// An auth error when the message is malformed, the server nonce does not extend ours,
     /// or the iteration count is out of range.
-    pub fn handle_server_first(&mut self, message: &[u8]) -> Result<Vec<u8>> {
+    pub fn server_first(&mut self, message: &[u8]) -> Result<SaltedPasswordJob> {
         if !matches!(self.state, State::Initial) {
             return Err(auth_error(
                 "SCRAM server-first message arrived out of order",
@@ -167,10 +227,31 @@ impl ScramSha256 {
                 "SCRAM iteration count {iterations} is outside 1..={MAX_SCRAM_ITERATIONS}"
             )));
         }
+        self.state = State::WaitingSalted {
+            server_first: text.to_owned(),
+            nonce: nonce.to_owned(),
+        };
+        Ok(SaltedPasswordJob {
+            password: self.password.clone(),
+            salt,
+            iterations,
+        })
+    }
 
-        let mut salted = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(&self.password, &salt, iterations, &mut salted);
-        let client_key = hmac(&salted, b"Client Key");
+    /// The client-final message (with the proof), from the salted password the job of
+    /// [`ScramSha256::server_first`] computed.
+    ///
+    /// # Errors
+    /// An auth error when called before the server-first message.
+    pub fn client_final(&mut self, salted: &[u8; 32]) -> Result<Vec<u8>> {
+        let State::WaitingSalted {
+            server_first,
+            nonce,
+        } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return Err(auth_error("SCRAM proof computed out of order"));
+        };
+        let client_key = hmac(salted, b"Client Key");
         let stored_key: [u8; 32] = Sha256::digest(client_key).into();
 
         let mut cbind_input = self.binding.gs2_header().as_bytes().to_vec();
@@ -178,17 +259,27 @@ impl ScramSha256 {
             cbind_input.extend_from_slice(data);
         }
         let without_proof = format!("c={},r={nonce}", BASE64.encode(cbind_input));
-        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
 
         let client_signature = hmac(&stored_key, auth_message.as_bytes());
         let mut proof = client_key;
         for (p, s) in proof.iter_mut().zip(client_signature) {
             *p ^= s;
         }
-        let server_key = hmac(&salted, b"Server Key");
+        let server_key = hmac(salted, b"Server Key");
         let server_signature = hmac(&server_key, auth_message.as_bytes());
         self.state = State::WaitingFinal { server_signature };
         Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
+    }
+
+    /// [`ScramSha256::server_first`] and [`ScramSha256::client_final`] in one call, deriving
+    /// the key on the calling thread.
+    ///
+    /// # Errors
+    /// As [`ScramSha256::server_first`].
+    pub fn handle_server_first(&mut self, message: &[u8]) -> Result<Vec<u8>> {
+        let job = self.server_first(message)?;
+        self.client_final(&job.run())
     }
 
     /// Checks the server-final message: the server proves it knows the password too.
@@ -224,6 +315,38 @@ impl ScramSha256 {
         self.state = State::Done;
         Ok(())
     }
+}
+
+/// The `tls-server-end-point` channel binding data of a server certificate (RFC 5929
+/// section 4.1): its hash with the hash function of its signature algorithm, SHA-256 for MD5
+/// and SHA-1. `None` when the algorithm names no such hash (Ed25519, RSASSA-PSS), for which
+/// Postgres cannot bind either.
+///
+/// # Errors
+/// A protocol error when the certificate is not valid DER.
+pub fn tls_server_end_point(certificate_der: &[u8]) -> Result<Option<Vec<u8>>> {
+    use sha2::{Sha224, Sha384, Sha512};
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(certificate_der)
+        .map_err(|e| Error::protocol(format!("the server's certificate is not valid DER: {e}")))?;
+    let oid = cert.signature_algorithm.oid.to_string();
+    let digest = match oid.as_str() {
+        // md5WithRSAEncryption, sha1WithRSAEncryption, ecdsa-with-SHA1, dsa-with-sha1: SHA-256.
+        "1.2.840.113549.1.1.4"
+        | "1.2.840.113549.1.1.5"
+        | "1.2.840.10045.4.1"
+        | "1.2.840.10040.4.3" => Sha256::digest(certificate_der).to_vec(),
+        "1.2.840.113549.1.1.14" | "1.2.840.10045.4.3.1" | "2.16.840.1.101.3.4.3.1" => {
+            Sha224::digest(certificate_der).to_vec()
+        }
+        "1.2.840.113549.1.1.11" | "1.2.840.10045.4.3.2" | "2.16.840.1.101.3.4.3.2" => {
+            Sha256::digest(certificate_der).to_vec()
+        }
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => Sha384::digest(certificate_der).to_vec(),
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => Sha512::digest(certificate_der).to_vec(),
+        _ => return Ok(None),
+    };
+    Ok(Some(digest))
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {

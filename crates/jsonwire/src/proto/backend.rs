@@ -30,6 +30,11 @@ pub mod tag {
 /// The size of a message header: one type byte and a four-byte length.
 pub const HEADER_LEN: usize = 5;
 
+/// The most protocol options a NegotiateProtocolVersion may list. A server lists only options
+/// the client sent, and jsonwire sends none; the cap keeps a hostile list from costing a
+/// `String` per byte (a 20 MiB message of NUL bytes once cost 531 MiB).
+pub const MAX_NEGOTIATE_OPTIONS: usize = 64;
+
 /// A decoded backend message. Bodies are zero-copy slices of the read buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -56,9 +61,11 @@ pub enum Message {
     ErrorResponse(Box<DbError>),
     /// The server does not support the requested minor version or some protocol options.
     NegotiateProtocolVersion {
-        /// Newest minor version the server supports.
-        minor: i32,
-        /// Protocol options the server did not recognise.
+        /// The newest protocol version the server supports for the major version asked for,
+        /// as `major << 16 | minor` (196608 is 3.0).
+        version: i32,
+        /// Protocol options the server did not recognise (at most
+        /// [`MAX_NEGOTIATE_OPTIONS`]; a message listing more is a protocol error).
         unrecognized: Vec<String>,
     },
     /// The statement or portal returns no rows.
@@ -326,14 +333,21 @@ impl Message {
             tag::ERROR_RESPONSE => Message::ErrorResponse(Box::new(r.fields()?)),
             tag::NOTICE_RESPONSE => Message::NoticeResponse(Box::new(r.fields()?)),
             tag::NEGOTIATE_PROTOCOL_VERSION => {
-                let minor = r.i32()?;
+                let version = r.i32()?;
                 let n = r.i32()?;
-                let mut unrecognized = Vec::new();
-                for _ in 0..n.max(0) {
+                let n = usize::try_from(n)
+                    .map_err(|_| r.bad("negative count of unrecognized options"))?;
+                if n > MAX_NEGOTIATE_OPTIONS {
+                    return Err(r.bad(&format!(
+                        "{n} unrecognized protocol options listed; at most {MAX_NEGOTIATE_OPTIONS} are accepted"
+                    )));
+                }
+                let mut unrecognized = Vec::with_capacity(n);
+                for _ in 0..n {
                     unrecognized.push(r.cstr()?);
                 }
                 Message::NegotiateProtocolVersion {
-                    minor,
+                    version,
                     unrecognized,
                 }
             }

@@ -53,13 +53,22 @@ fn cstr(buf: &mut BytesMut, s: &[u8], what: &str) -> Result<()> {
     Ok(())
 }
 
-/// `StartupMessage` with the given parameters (`user` is required by the server).
+/// `StartupMessage` for protocol 3.0 with the given parameters (`user` is required by the
+/// server).
 ///
 /// # Errors
 /// A config error when a name or value contains a NUL byte.
 pub fn startup(buf: &mut BytesMut, params: &[(&str, &str)]) -> Result<()> {
+    startup_version(buf, PROTOCOL_VERSION, params)
+}
+
+/// `StartupMessage` asking for protocol `version` (`3 << 16 | minor`).
+///
+/// # Errors
+/// A config error when a name or value contains a NUL byte.
+pub fn startup_version(buf: &mut BytesMut, version: i32, params: &[(&str, &str)]) -> Result<()> {
     untagged(buf, |buf| {
-        buf.put_i32(PROTOCOL_VERSION);
+        buf.put_i32(version);
         for (name, value) in params {
             cstr(buf, name.as_bytes(), "a startup parameter name")?;
             cstr(buf, value.as_bytes(), name)?;
@@ -67,6 +76,12 @@ pub fn startup(buf: &mut BytesMut, params: &[(&str, &str)]) -> Result<()> {
         buf.put_u8(0);
         Ok(())
     })
+}
+
+/// `SSLRequest`: asks the server to switch to TLS; it answers with one byte, `S` or `N`.
+pub fn ssl_request(buf: &mut BytesMut) {
+    buf.put_i32(8);
+    buf.put_i32(SSL_REQUEST_CODE);
 }
 
 /// `CancelRequest` for the backend identified by `pid` and `secret`.

@@ -185,6 +185,10 @@ fn invalid_environment_values_name_the_variable() {
         ("PGCONNECT_TIMEOUT", "soon"),
         ("PGTARGETSESSIONATTRS", "master"),
         ("PGHOSTADDR", "db.example"),
+        ("PGREQUIREAUTH", "kerberos"),
+        ("PGCHANNELBINDING", "always"),
+        ("PGMINPROTOCOLVERSION", "3.1"),
+        ("PGMAXPROTOCOLVERSION", "4"),
     ];
     for &(var, value) in cases {
         let err = resolve("", &[("USER", "u"), (var, value)]).unwrap_err();
@@ -393,5 +397,43 @@ fn a_bad_service_file_line_is_reported_with_the_file_and_line() {
     assert!(
         message.contains("s.conf, line 3: invalid sslmode value: \"sometimes\""),
         "{message}"
+    );
+}
+
+#[test]
+fn auth_and_protocol_keys_come_from_the_environment_and_default_like_libpq() {
+    let r = resolve("", &[("USER", "u")]).unwrap();
+    assert_eq!(r.channel_binding, ChannelBinding::Prefer);
+    assert_eq!(
+        (r.min_protocol, r.max_protocol),
+        (ProtocolVersion::V3_0, ProtocolVersion::V3_0)
+    );
+    assert_eq!(r.require_auth, AuthPolicy::any());
+    let vars = [
+        ("USER", "u"),
+        ("PGREQUIREAUTH", "scram-sha-256"),
+        ("PGCHANNELBINDING", "require"),
+        ("PGMINPROTOCOLVERSION", "3.2"),
+    ];
+    let r = resolve("", &vars).unwrap();
+    assert_eq!(r.channel_binding, ChannelBinding::Require);
+    assert_eq!(
+        r.max_protocol,
+        ProtocolVersion::V3_2,
+        "max follows a higher min"
+    );
+    assert!(r.require_auth.allows(crate::AuthMethod::ScramSha256));
+    assert!(!r.require_auth.allows(crate::AuthMethod::None));
+    let r = resolve("require_auth=md5 channel_binding=disable", &vars).unwrap();
+    assert!(!r.require_auth.allows(crate::AuthMethod::ScramSha256));
+    assert_eq!(r.channel_binding, ChannelBinding::Disable);
+    let err = resolve(
+        "min_protocol_version=latest max_protocol_version=3.0",
+        &[("USER", "u")],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("above max_protocol_version"),
+        "{err}"
     );
 }

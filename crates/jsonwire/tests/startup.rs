@@ -1,0 +1,290 @@
+//! The startup exchange end to end: authentication policy against the real server, and fake
+//! servers for what a real one never does (ask for a forbidden method, switch methods in the
+//! middle of SCRAM, negotiate an older protocol, send no cancel key).
+
+mod common;
+
+use std::time::Duration;
+
+use common::server;
+use jsonwire::{Client, Config, ErrorKind, ProtocolVersion, NO_PARAMS};
+use jsonwire_testkit::Role;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+fn auth(code: i32, rest: &[u8]) -> Vec<u8> {
+    let mut body = code.to_be_bytes().to_vec();
+    body.extend_from_slice(rest);
+    msg(b'R', &body)
+}
+
+async fn read_startup(sock: &mut TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    sock.read_exact(&mut len).await.unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+    sock.read_exact(&mut body).await.unwrap();
+    body
+}
+
+/// A fake server for one connection: reads the StartupMessage, writes `script`, then records
+/// every byte the client sends until it hangs up (or 5 s pass). Returns the port and the
+/// recording (StartupMessage body first).
+async fn fake(script: Vec<u8>) -> (u16, JoinHandle<(Vec<u8>, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let startup = read_startup(&mut sock).await;
+        sock.write_all(&script).await.unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut rest)).await;
+        (startup, rest)
+    });
+    (port, task)
+}
+
+fn url(port: u16, extra: &str) -> String {
+    format!("host=127.0.0.1 port={port} user=u password=s3cret-pw {extra}")
+}
+
+/// Whether a recording holds a PasswordMessage/SASL response (`p`) or the password itself.
+fn sent_a_secret(recorded: &[u8]) -> bool {
+    recorded.first() == Some(&b'p') || recorded.windows(9).any(|w| w == b"s3cret-pw")
+}
+
+#[tokio::test]
+async fn require_auth_refusals_send_no_password_to_a_fake_server() {
+    let cases = [
+        ("require_auth=scram-sha-256", auth(3, b""), "cleartext"),
+        ("require_auth=scram-sha-256", auth(5, &[1, 2, 3, 4]), "MD5"),
+        ("require_auth=!password", auth(3, b""), "cleartext"),
+        (
+            "require_auth=md5,password",
+            auth(10, b"SCRAM-SHA-256\0\0"),
+            "SCRAM",
+        ),
+        ("require_auth=none", auth(5, &[1, 2, 3, 4]), "MD5"),
+        (
+            "channel_binding=require",
+            auth(3, b""),
+            "channel_binding=require",
+        ),
+        (
+            "channel_binding=require",
+            auth(10, b"SCRAM-SHA-256\0\0"),
+            "channel_binding",
+        ),
+    ];
+    for (setting, request, needle) in cases {
+        let (port, recording) = fake(request).await;
+        let err = Client::connect(&url(port, setting)).await.unwrap_err();
+        let (_, after_startup) = recording.await.unwrap();
+        assert_eq!(err.kind(), ErrorKind::Auth, "{setting}: {err}");
+        assert!(err.to_string().contains(needle), "{setting}: {err}");
+        assert!(
+            !sent_a_secret(&after_startup),
+            "{setting}: the client sent {after_startup:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_switch_to_cleartext_in_the_middle_of_scram_gets_no_password() {
+    let mut script = auth(10, b"SCRAM-SHA-256\0\0");
+    script.extend(auth(3, b""));
+    let (port, recording) = fake(script).await;
+    let err = Client::connect(&url(port, "")).await.unwrap_err();
+    let (_, after_startup) = recording.await.unwrap();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("middle of SCRAM"), "{err}");
+    // Only the SASLInitialResponse (mechanism name and client-first message) left.
+    assert!(!after_startup.windows(9).any(|w| w == b"s3cret-pw"));
+    let len = u32::from_be_bytes(after_startup[1..5].try_into().unwrap()) as usize;
+    assert_eq!(after_startup[0], b'p');
+    assert!(after_startup[5..].starts_with(b"SCRAM-SHA-256\0"));
+    assert_eq!(
+        after_startup.len(),
+        1 + len,
+        "nothing after the SASLInitialResponse"
+    );
+}
+
+fn ready(with_key: bool) -> Vec<u8> {
+    let mut v = auth(0, b"");
+    if with_key {
+        v.extend(msg(b'K', &[0, 0, 0, 9, 1, 2, 3, 4]));
+    }
+    v.extend(msg(b'Z', b"I"));
+    v
+}
+
+fn negotiate(version: i32) -> Vec<u8> {
+    let mut body = version.to_be_bytes().to_vec();
+    body.extend_from_slice(&0i32.to_be_bytes());
+    msg(b'v', &body)
+}
+
+#[tokio::test]
+async fn an_older_fake_server_negotiates_protocol_3_0() {
+    let mut script = negotiate(0x30000);
+    script.extend(ready(true));
+    let (port, recording) = fake(script).await;
+    let c = Client::connect(&url(port, "max_protocol_version=latest"))
+        .await
+        .unwrap();
+    assert_eq!(c.backend_pid(), Some(9));
+    drop(c);
+    let (startup, _) = recording.await.unwrap();
+    assert_eq!(&startup[..4], &[0, 3, 0, 2], "asked for 3.2");
+
+    let mut script = negotiate(0x30000);
+    script.extend(ready(true));
+    let (port, _) = fake(script).await;
+    let err = Client::connect(&url(port, "min_protocol_version=3.2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    assert!(
+        err.to_string().contains("min_protocol_version is 3.2"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn protocol_3_0_is_the_default_request() {
+    let (port, recording) = fake(ready(true)).await;
+    drop(Client::connect(&url(port, "")).await.unwrap());
+    let (startup, _) = recording.await.unwrap();
+    assert_eq!(&startup[..4], &[0, 3, 0, 0]);
+}
+
+#[tokio::test]
+async fn without_a_cancel_key_an_abandoned_stream_closes_the_connection() {
+    let mut describe = vec![0, 1];
+    describe.extend_from_slice(b"data\0");
+    describe.extend_from_slice(&[0; 6]);
+    describe.extend_from_slice(&3802u32.to_be_bytes());
+    describe.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 1]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        read_startup(&mut sock).await;
+        sock.write_all(&ready(false)).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = sock.read(&mut buf).await.unwrap();
+        let mut response = msg(b'1', b"");
+        response.extend(msg(b'2', b""));
+        response.extend(msg(b'T', &describe));
+        for _ in 0..10 {
+            response.extend(msg(b'D', b"\x00\x01\x00\x00\x00\x03\x01{}"));
+        }
+        sock.write_all(&response).await.unwrap();
+        // An endless query: the client must hang up rather than wait for the end.
+        let mut rest = Vec::new();
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut rest)).await;
+        (outcome.is_ok(), rest)
+    });
+    let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=u"))
+        .await
+        .unwrap();
+    assert!(c.cancel_token().is_none());
+    let mut rows = c
+        .sql("SELECT data FROM endless", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap();
+    assert_eq!(rows.try_next().await.unwrap().unwrap(), "{}");
+    drop(rows);
+    let (hung_up, rest) = server.await.unwrap();
+    assert!(hung_up, "the client kept the connection open");
+    assert_eq!(rest, b"X\0\0\0\x04", "a Terminate, then the close");
+    let err = c.sql("SELECT 1", NO_PARAMS).stream_raw().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
+}
+
+#[tokio::test]
+async fn require_auth_against_the_real_server() {
+    let s = server();
+    let ok = [
+        (Role::Scram, "require_auth=scram-sha-256"),
+        (Role::Md5, "require_auth=md5"),
+        (Role::Password, "require_auth=password"),
+        (Role::Trust, "require_auth=none"),
+        (Role::Scram, "require_auth=!password,!md5"),
+        (Role::Trust, "require_auth=!password"),
+    ];
+    for (role, setting) in ok {
+        let url = format!(
+            "{}?{}",
+            s.url_for(role).unwrap(),
+            setting.replace(',', "%2C")
+        );
+        Client::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{role:?} {setting}: {e}"));
+    }
+    let refused = [
+        (Role::Md5, "require_auth=scram-sha-256"),
+        (Role::Password, "require_auth=!password"),
+        (Role::Scram, "require_auth=md5,password"),
+        (Role::Trust, "require_auth=scram-sha-256"),
+        (Role::Scram, "require_auth=none"),
+    ];
+    for (role, setting) in refused {
+        let url = format!(
+            "{}?{}",
+            s.url_for(role).unwrap(),
+            setting.replace(',', "%2C")
+        );
+        let err = Client::connect(&url).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth, "{role:?} {setting}: {err}");
+        assert!(err.to_string().contains("require_auth"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn protocol_negotiation_against_the_real_server() {
+    let s = server();
+    let mut config = Config::parse(&s.url()).unwrap();
+    config.max_protocol_version(ProtocolVersion::V3_2);
+    let mut c = Client::connect_with(&config).await.unwrap();
+    let mut rows = c
+        .sql("SELECT to_jsonb(1)", NO_PARAMS)
+        .stream_raw()
+        .await
+        .unwrap();
+    assert_eq!(rows.try_next().await.unwrap().unwrap(), "1");
+    drop(rows);
+    config.min_protocol_version(ProtocolVersion::V3_2);
+    let result = Client::connect_with(&config).await;
+    if s.server_version_num() >= 180000 {
+        result.unwrap();
+    } else {
+        let err = result.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("only supports protocol version 3.0"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn repeated_scram_logins_succeed_with_the_cached_key() {
+    // Not a timing test: a second login with the same credentials must still succeed when its
+    // key comes from the cache (the salt and iteration count are the role's, unchanged).
+    let url = server().url_for(Role::Scram).unwrap();
+    for _ in 0..3 {
+        Client::connect(&url).await.unwrap();
+    }
+}
