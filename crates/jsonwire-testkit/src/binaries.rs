@@ -36,6 +36,41 @@ impl Binaries {
         Ok(Self::in_dir(Some(dir)))
     }
 
+    /// Like [`Binaries::find`], but the directory must also hold `program` (such as
+    /// `pg_basebackup`, which some relocatable builds lack): when the usual choice does not,
+    /// the newest `/usr/lib/postgresql/*/bin` that does.
+    pub(crate) fn find_having(explicit: Option<&Path>, program: &str) -> Result<Self, Error> {
+        let usual = Self::find(explicit);
+        if let Ok(bins) = &usual {
+            if bins.has(program) {
+                return usual;
+            }
+        }
+        let mut versions = debian_bindirs();
+        versions.retain(|(_, dir)| checked(dir, "").is_ok() && dir.join(program).is_file());
+        if let Some((_, dir)) = versions.into_iter().next() {
+            return Ok(Self::in_dir(Some(dir)));
+        }
+        let usual = match usual {
+            Ok(bins) => format!("{} has none", bins.path(program).display()),
+            Err(e) => e.to_string(),
+        };
+        Err(Error::new(
+            ErrorKind::BinariesNotFound,
+            format!(
+                "no Postgres bin directory with {program} found ({usual}; none in \
+                 /usr/lib/postgresql/*/bin either); `apt-get install postgresql` provides one"
+            ),
+        ))
+    }
+
+    /// Whether the bin directory holds `program`.
+    pub(crate) fn has(&self, program: &str) -> bool {
+        self.dir
+            .as_deref()
+            .is_some_and(|dir| dir.join(program).is_file())
+    }
+
     /// Only `psql`, from `PATH`; enough to talk to an external server.
     pub(crate) fn path_psql() -> Self {
         Self::in_dir(None)
@@ -151,17 +186,10 @@ fn search() -> Result<PathBuf, Error> {
         }
         _ => tried.push("pg_config (not on PATH)".to_string()),
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    if let Some((_, dir)) = debian_bindirs()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let major = entry.file_name().to_str()?.parse().ok()?;
-            Some((major, entry.path().join("bin")))
-        })
-        .collect();
-    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-    if let Some((_, dir)) = versions.into_iter().find(|(_, d)| checked(d, "").is_ok()) {
+        .find(|(_, d)| checked(d, "").is_ok())
+    {
         return Ok(dir);
     }
     tried.push("/usr/lib/postgresql/*/bin".to_string());
@@ -175,6 +203,21 @@ fn search() -> Result<PathBuf, Error> {
             tried.join(", "),
         ),
     ))
+}
+
+/// `/usr/lib/postgresql/<major>/bin` directories, newest first.
+fn debian_bindirs() -> Vec<(u32, PathBuf)> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let major = entry.file_name().to_str()?.parse().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+    versions
 }
 
 /// Whether this process runs as root, asked once of `id -u` (`geteuid` would need `unsafe`).

@@ -62,6 +62,66 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Creates, initialises and starts a cluster with the kit's settings plus `extra`.
     pub(crate) fn start(bins: &Binaries, extra: &[(String, String)]) -> Result<Cluster, Error> {
+        let mut cluster = Cluster::prepare(bins)?;
+        run(
+            bins.server("initdb")
+                .current_dir(&cluster.base)
+                .arg("-D")
+                .arg(&cluster.data)
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]),
+            None,
+        )?;
+        cluster.configure(extra)?;
+        cluster.launch(bins)?;
+        Ok(cluster)
+    }
+
+    /// Creates and starts a streaming standby of `primary`: a base backup taken over the
+    /// primary's Unix socket with `pg_basebackup -R` (which writes `primary_conninfo` and
+    /// `standby.signal`), the kit's settings plus `extra`, its own port and socket directory.
+    pub(crate) fn start_standby(
+        bins: &Binaries,
+        primary: &Cluster,
+        extra: &[(String, String)],
+    ) -> Result<Cluster, Error> {
+        let mut cluster = Cluster::prepare(bins)?;
+        run(
+            bins.server("pg_basebackup")
+                .current_dir(&cluster.base)
+                .arg("-D")
+                .arg(&cluster.data)
+                .arg("-h")
+                .arg(&primary.socket_dir)
+                .arg("-p")
+                .arg(primary.port.to_string())
+                .args([
+                    "-U",
+                    "postgres",
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ]),
+            None,
+        )?;
+        cluster.configure(extra)?;
+        cluster.launch(bins)?;
+        Ok(cluster)
+    }
+
+    /// A new cluster directory with its socket directory and watchdog, owned by the user the
+    /// server runs as.
+    fn prepare(bins: &Binaries) -> Result<Cluster, Error> {
         let base = create_unique_dir()?;
         let mut cluster = Cluster {
             data: base.join("data"),
@@ -95,24 +155,6 @@ impl Cluster {
                 )
             })?;
         }
-        run(
-            bins.server("initdb")
-                .current_dir(&cluster.base)
-                .arg("-D")
-                .arg(&cluster.data)
-                .args([
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ]),
-            None,
-        )?;
-        cluster.configure(extra)?;
-        cluster.launch(bins)?;
         Ok(cluster)
     }
 
@@ -242,8 +284,10 @@ impl Drop for Cluster {
 
 /// `pg_hba.conf`: each test role only by its own method, then everyone else (the superuser
 /// `postgres`, roles a test creates) by trust. Rules match top-down, so order matters.
+/// Replication connections (a standby's base backup and WAL stream) are trusted.
 fn hba_conf() -> String {
     let mut hba = String::from("# TYPE  DATABASE  USER  ADDRESS  METHOD\n");
+    hba.push_str("local replication all trust\nhost replication all 127.0.0.1/32 trust\n");
     let users = Role::ALL
         .iter()
         .map(|r| (r.user(), r.hba_method()))

@@ -43,6 +43,14 @@
 //! [`PgServer::shared`] use that server, [`PgServer::url`] returns the variable, and SQL runs
 //! there through `psql`.
 //!
+//! # Standbys
+//!
+//! A primary started with [`Builder::replication`] can have streaming standbys,
+//! [`PgServer::start_standby`] (`pg_basebackup -R` over the primary's socket); this needs a
+//! bin directory with `pg_basebackup`, which the relocatable npm builds lack, so such a primary
+//! falls back to the newest `/usr/lib/postgresql/*/bin` that has it. [`PgServer::stop`] and
+//! [`PgServer::restart`] take a server down and back up on the same port.
+//!
 //! # Cleanup
 //!
 //! Each cluster gets a watchdog, a small `sh` process that blocks reading a pipe whose only

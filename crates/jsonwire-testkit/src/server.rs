@@ -36,6 +36,7 @@ pub struct Builder {
     settings: Vec<(String, String)>,
     init: Vec<Init>,
     bindir: Option<PathBuf>,
+    replication: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +74,15 @@ impl Builder {
         self
     }
 
+    /// Makes a private cluster that can have standbys ([`PgServer::start_standby`]), even
+    /// with `JSONWIRE_TEST_URL` set: its binaries must include `pg_basebackup`, so when the
+    /// usual ones lack it (the relocatable npm builds do) the newest
+    /// `/usr/lib/postgresql/*/bin` that has it is used.
+    pub fn replication(mut self) -> Self {
+        self.replication = true;
+        self
+    }
+
     /// Starts the cluster (or connects to `JSONWIRE_TEST_URL`), creates the test roles and
     /// runs the builder's SQL.
     ///
@@ -82,12 +92,16 @@ impl Builder {
     /// ([`ErrorKind::Command`]), the server not starting ([`ErrorKind::Startup`], with the tail
     /// of its log), or an unreadable `JSONWIRE_TEST_URL` ([`ErrorKind::InvalidUrl`]).
     pub fn start(self) -> Result<PgServer, Error> {
-        let server = match std::env::var(TEST_URL_VAR)
+        let external = std::env::var(TEST_URL_VAR)
             .ok()
-            .filter(|u| !u.trim().is_empty())
-        {
+            .filter(|u| !u.trim().is_empty() && !self.replication);
+        let server = match external {
             Some(url) => PgServer::external(url, self.bindir.as_deref())?,
-            None => PgServer::private(&self.settings, self.bindir.as_deref())?,
+            None if self.replication => PgServer::private(
+                &self.settings,
+                Binaries::find_having(self.bindir.as_deref(), "pg_basebackup")?,
+            )?,
+            None => PgServer::private(&self.settings, Binaries::find(self.bindir.as_deref())?)?,
         };
         for init in &self.init {
             match init {
@@ -130,8 +144,7 @@ impl PgServer {
             .map_err(Clone::clone)
     }
 
-    fn private(settings: &[(String, String)], bindir: Option<&Path>) -> Result<PgServer, Error> {
-        let bins = Binaries::find(bindir)?;
+    fn private(settings: &[(String, String)], bins: Binaries) -> Result<PgServer, Error> {
         let cluster = Cluster::start(&bins, settings)?;
         let target = Target {
             host: "127.0.0.1".to_string(),
@@ -150,6 +163,45 @@ impl PgServer {
         server.run_sql(&roles_sql())?;
         server.version_num = server.query_version()?;
         Ok(server)
+    }
+
+    /// Starts a streaming standby of this private cluster (`pg_basebackup -R` over its Unix
+    /// socket), with its own port, socket directory and directory, removed on drop like any
+    /// owned server. It is in hot standby: it accepts read-only sessions, and
+    /// `pg_is_in_recovery()` is true. The test roles and fixtures are the primary's.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Startup`] for an external server; [`ErrorKind::BinariesNotFound`] when
+    /// this server's binaries lack `pg_basebackup` (start the primary with
+    /// [`Builder::replication`]); [`ErrorKind::Command`] if the base backup fails;
+    /// [`ErrorKind::Startup`] if the standby does not start.
+    pub fn start_standby(&self) -> Result<PgServer, Error> {
+        let primary = self.own_cluster()?;
+        if !self.bins.has("pg_basebackup") {
+            return Err(Error::new(
+                ErrorKind::BinariesNotFound,
+                "this server's bin directory has no pg_basebackup; start the primary with \
+                 PgServer::builder().replication()",
+            ));
+        }
+        let cluster = Cluster::start_standby(&self.bins, primary, &[])?;
+        let target = Target {
+            host: "127.0.0.1".to_string(),
+            port: cluster.port,
+            dbname: "postgres".to_string(),
+            query: String::new(),
+        };
+        let mut standby = PgServer {
+            url: target.url("postgres", None),
+            cluster: Some(cluster),
+            bins: self.bins.clone(),
+            target,
+            version_num: 0,
+            roles: self.roles,
+        };
+        standby.version_num = standby.query_version()?;
+        Ok(standby)
     }
 
     fn external(url: String, bindir: Option<&Path>) -> Result<PgServer, Error> {

@@ -355,3 +355,39 @@ fn child_starts_shared_then_panics() {
     );
     panic!("the child panics with its shared server running");
 }
+
+#[test]
+fn a_standby_streams_from_its_primary_and_refuses_writes() {
+    let primary = PgServer::builder().replication().start().unwrap();
+    let standby = primary.start_standby().unwrap();
+    assert_ne!(standby.port(), primary.port());
+    assert_ne!(standby.socket_dir(), primary.socket_dir());
+    assert_eq!(standby.server_version_num(), primary.server_version_num());
+    assert_eq!(
+        standby.psql_output("SELECT pg_is_in_recovery()").unwrap(),
+        "t\n"
+    );
+    assert_eq!(
+        primary.psql_output("SELECT pg_is_in_recovery()").unwrap(),
+        "f\n"
+    );
+    primary
+        .run_sql("CREATE TABLE replicated AS SELECT 42 AS answer")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match standby.psql_output("SELECT answer FROM replicated") {
+            Ok(out) => {
+                assert_eq!(out, "42\n");
+                break;
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("the table never reached the standby: {e}"),
+        }
+    }
+    let err = standby.run_sql("CREATE TABLE nope (x int)").unwrap_err();
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+    let data = standby.data_dir().unwrap().to_owned();
+    drop(standby);
+    assert!(!data.exists());
+}

@@ -44,8 +44,8 @@ mod stream;
 
 pub use client::{Client, Param, Query, NO_PARAMS};
 pub use config::{
-    AuthMethod, ChannelBinding, Config, EffectiveConfig, GssEncMode, LoadBalanceHosts,
-    PasswordSource, ProtocolVersion, RequireAuth, SslMode, TargetSessionAttrs,
+    AuthMethod, ChannelBinding, Config, ConnectRetry, EffectiveConfig, GssEncMode,
+    LoadBalanceHosts, PasswordSource, ProtocolVersion, RequireAuth, SslMode, TargetSessionAttrs,
 };
 pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};

@@ -1,14 +1,18 @@
-//! Several hosts and the checks on each: the order they are tried in, `requirepeer`, and the
-//! password file named when authentication fails.
+//! Several hosts and the checks on each: the order they are tried in, `requirepeer`, the
+//! password file named when authentication fails, `target_session_attrs` against servers
+//! older than 14, and `connect_retry`.
 
 mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use common::server;
-use jsonwire::{Client, ErrorKind, NO_PARAMS};
-use jsonwire_testkit::Role;
+use jsonwire::{Client, Config, ConnectRetry, ErrorKind, NO_PARAMS};
+use jsonwire_testkit::{PgServer, Role};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 async fn one_value(c: &mut Client, sql: &str) -> String {
     let mut rows = c.sql(sql, NO_PARAMS).stream_raw().await.unwrap();
@@ -156,6 +160,186 @@ async fn a_wrong_password_from_the_password_file_says_where_it_came_from() {
             "\nthe password was read from the password file {}",
             file.0.display()
         )),
+        "{err}"
+    );
+}
+
+fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+/// Stands in for a server older than Postgres 14 (none ships here), which reports neither
+/// `in_hot_standby` nor `default_transaction_read_only` at startup, so the client must ask:
+/// it answers the one query it receives with `answer` and returns that query's text.
+async fn pre_14_server(answer: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let len = sock.read_u32().await.unwrap() as usize;
+        sock.read_exact(&mut vec![0; len - 4]).await.unwrap();
+        let mut session = msg(b'R', &0i32.to_be_bytes());
+        session.extend(msg(b'S', b"server_version\x0013.16\0"));
+        session.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
+        session.extend(msg(b'Z', b"I"));
+        sock.write_all(&session).await.unwrap();
+        assert_eq!(sock.read_u8().await.unwrap(), b'Q');
+        let len = sock.read_u32().await.unwrap() as usize;
+        let mut query = vec![0; len - 4];
+        sock.read_exact(&mut query).await.unwrap();
+        let mut field = b"x\0".to_vec();
+        field.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        field.extend_from_slice(&25u32.to_be_bytes());
+        field.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
+        let mut description = vec![0, 1];
+        description.extend(field);
+        let mut row = vec![0, 1];
+        row.extend_from_slice(&(answer.len() as u32).to_be_bytes());
+        row.extend_from_slice(answer.as_bytes());
+        let mut reply = msg(b'T', &description);
+        reply.extend(msg(b'D', &row));
+        reply.extend(msg(b'C', b"SHOW\0"));
+        reply.extend(msg(b'Z', b"I"));
+        sock.write_all(&reply).await.unwrap();
+        // Until the client terminates or hangs up.
+        let _ = sock.read(&mut [0; 64]).await;
+        String::from_utf8(query[..query.len() - 1].to_vec()).unwrap()
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn without_the_startup_parameters_the_server_is_asked_as_libpq_asks() {
+    let cases = [
+        (
+            "read-write",
+            "SHOW transaction_read_only",
+            "on",
+            Some("session is read-only"),
+        ),
+        ("read-write", "SHOW transaction_read_only", "off", None),
+        (
+            "read-only",
+            "SHOW transaction_read_only",
+            "off",
+            Some("session is not read-only"),
+        ),
+        ("read-only", "SHOW transaction_read_only", "on", None),
+        (
+            "primary",
+            "SELECT pg_catalog.pg_is_in_recovery()",
+            "t",
+            Some("server is in hot standby mode"),
+        ),
+        (
+            "standby",
+            "SELECT pg_catalog.pg_is_in_recovery()",
+            "f",
+            Some("server is not in hot standby mode"),
+        ),
+        (
+            "standby",
+            "SELECT pg_catalog.pg_is_in_recovery()",
+            "t",
+            None,
+        ),
+    ];
+    for (attrs, query, answer, refusal) in cases {
+        let (port, server) = pre_14_server(answer).await;
+        let config = format!("host=127.0.0.1 port={port} user=u target_session_attrs={attrs}");
+        let result = Client::connect(&config).await;
+        match (refusal, result) {
+            (None, Ok(client)) => drop(client),
+            (Some(reason), Err(e)) => assert!(e.to_string().ends_with(reason), "{attrs}: {e}"),
+            (want, got) => panic!(
+                "{attrs} with {answer}: wanted {want:?}, got {:?}",
+                got.err()
+            ),
+        }
+        assert_eq!(server.await.unwrap(), query, "{attrs}");
+    }
+}
+
+fn retrying(config: &str, retry: ConnectRetry) -> Config {
+    let mut config = Config::parse(config).unwrap();
+    config.connect_retry(retry);
+    config
+}
+
+#[tokio::test]
+async fn connect_retry_waits_for_a_late_server_but_not_after_a_wrong_password() {
+    let s = PgServer::start().unwrap();
+    let url = s.url();
+    s.stop("fast").unwrap();
+    let err = Client::connect(&url).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "without retry: {err}");
+
+    let down = Instant::now();
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        s.restart().unwrap();
+        s
+    });
+    let retry = ConnectRetry::new(Duration::from_secs(60))
+        .backoff(Duration::from_millis(20), Duration::from_millis(200));
+    let connected = Client::connect_with(&retrying(&url, retry)).await;
+    let s = late.join().unwrap();
+    connected.unwrap_or_else(|e| panic!("not reached within the retry budget: {e}"));
+    assert!(down.elapsed() >= Duration::from_secs(1));
+
+    // 28P01 is final: one attempt, whatever the budget.
+    let log = s.log_path().unwrap().to_owned();
+    let failures = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("password authentication failed for user \"jw_scram\"")
+            .count()
+    };
+    let before = failures();
+    let wrong = format!(
+        "postgres://jw_scram:wrong@{}:{}/postgres",
+        s.host(),
+        s.port()
+    );
+    let err = Client::connect_with(&retrying(&wrong, retry))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("28P01"), "{err}");
+    assert_eq!(failures(), before + 1);
+}
+
+#[tokio::test]
+async fn connect_retry_gives_up_after_its_attempts_or_its_budget() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = format!("host=127.0.0.1 port={port} user=u");
+    let fast = ConnectRetry::new(Duration::from_secs(60))
+        .backoff(Duration::from_millis(1), Duration::from_millis(5));
+    let err = Client::connect_with(&retrying(&nobody, fast.max_attempts(3)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("could not connect to 127.0.0.1:{port}"))
+            && message.contains("\ngave up after 3 attempts in ")
+            && message.ends_with("(connect_retry_attempts=3)"),
+        "{message}"
+    );
+
+    let short = ConnectRetry::new(Duration::from_millis(300))
+        .backoff(Duration::from_millis(50), Duration::from_millis(50));
+    let err = Client::connect_with(&retrying(&nobody, short))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with("(connect_retry budget 300ms)"),
         "{err}"
     );
 }

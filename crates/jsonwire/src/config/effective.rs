@@ -174,6 +174,7 @@ impl EffectiveConfig {
         config.requirepeer.clone_from(&r.requirepeer);
         config.gssencmode = Some(r.gssencmode);
         config.krbsrvname.clone_from(&r.krbsrvname);
+        config.connect_retry = r.connect_retry.unwrap_or_default();
         let hosts = r.targets.iter().map(ToString::to_string).collect();
         let passwords = r.targets.iter().map(|t| r.password(t).1).collect();
         EffectiveConfig {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::duration::{self, MILLIS, SECONDS};
 use super::tuning::Tuning;
-use super::{Config, DEFAULT_PORT};
+use super::{retry, Config, DEFAULT_PORT};
 use crate::error::{Error, Result};
 
 /// An invalid value, named by its keyword meaning (`what`) and, when it came from the
@@ -205,6 +205,7 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
                     .map_err(|_| invalid("max_protocol_version value", value, None))?,
             )
         }
+        key if retry::set_key(&mut config.connect_retry, key, value)? => {}
         "client_encoding" if is_utf8(value) => {}
         "client_encoding" => {
             return Err(Error::config(format!(
@@ -388,6 +389,7 @@ impl fmt::Display for Config {
         if let Some(version) = self.max_protocol_version {
             pair(f, "max_protocol_version", version.as_str())?;
         }
+        retry::fmt_keys(&self.connect_retry, &mut |key, value| pair(f, key, value))?;
         fmt_tuning(&self.tuning, &mut |key, value| pair(f, key, value))
     }
 }

@@ -11,6 +11,7 @@ mod effective;
 mod kv;
 mod pgpass;
 mod resolve;
+mod retry;
 mod service;
 mod tuning;
 mod url;
@@ -20,6 +21,7 @@ pub use effective::{EffectiveConfig, PasswordSource};
 #[cfg(unix)]
 pub(crate) use resolve::user_name;
 pub(crate) use resolve::{Host, Resolved, Target};
+pub use retry::ConnectRetry;
 pub(crate) use tuning::Tuning;
 
 pub use crate::proto::startup::{AuthMethod, ProtocolVersion};
@@ -121,6 +123,8 @@ pub struct Config {
     pub(crate) channel_binding: Option<ChannelBinding>,
     pub(crate) min_protocol_version: Option<ProtocolVersion>,
     pub(crate) max_protocol_version: Option<ProtocolVersion>,
+    /// Not a libpq setting: off (a zero budget) unless set.
+    pub(crate) connect_retry: ConnectRetry,
     /// jsonwire's own settings, which have no libpq spelling.
     pub(crate) tuning: Tuning,
 }
@@ -333,6 +337,12 @@ impl Config {
         self
     }
 
+    /// Retries connecting on transient failures; see [`ConnectRetry`]. Off by default.
+    pub fn connect_retry(&mut self, retry: ConnectRetry) -> &mut Self {
+        self.connect_retry = retry;
+        self
+    }
+
     /// The hosts set, in order; empty entries stand for the default host.
     pub fn get_hosts(&self) -> &[String] {
         &self.hosts
@@ -428,6 +438,11 @@ impl Config {
     pub fn get_krbsrvname(&self) -> Option<&str> {
         self.krbsrvname.as_deref()
     }
+
+    /// The connect retry policy, if retrying is on.
+    pub fn get_connect_retry(&self) -> Option<&ConnectRetry> {
+        self.connect_retry.is_on().then_some(&self.connect_retry)
+    }
 }
 
 impl FromStr for Config {
@@ -478,6 +493,7 @@ impl fmt::Debug for Config {
             .field("channel_binding", &self.channel_binding)
             .field("min_protocol_version", &self.min_protocol_version)
             .field("max_protocol_version", &self.max_protocol_version)
+            .field("connect_retry", &self.connect_retry)
             .field("tuning", &self.tuning)
             .finish()
     }

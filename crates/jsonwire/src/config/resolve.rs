@@ -10,8 +10,9 @@ use std::time::Duration;
 use super::kv::{invalid, parse_hostaddrs, parse_ports, parse_timeout};
 use super::pgpass::{self, Lookup};
 use super::{
-    service, ChannelBinding, Config, GssEncMode, LoadBalanceHosts, PasswordSource, ProtocolVersion,
-    Redacted, RequireAuth, SslMode, TargetSessionAttrs, DEFAULT_PORT, DEFAULT_SOCKET_DIRS,
+    service, ChannelBinding, Config, ConnectRetry, GssEncMode, LoadBalanceHosts, PasswordSource,
+    ProtocolVersion, Redacted, RequireAuth, SslMode, TargetSessionAttrs, DEFAULT_PORT,
+    DEFAULT_SOCKET_DIRS,
 };
 use crate::error::{Error, Result};
 use crate::proto::startup::AuthPolicy;
@@ -211,6 +212,7 @@ impl Config {
             channel_binding,
             min_protocol,
             max_protocol,
+            connect_retry: self.connect_retry.is_on().then_some(self.connect_retry),
         })
     }
 }
@@ -402,6 +404,8 @@ pub(crate) struct Resolved {
     pub(crate) channel_binding: ChannelBinding,
     pub(crate) min_protocol: ProtocolVersion,
     pub(crate) max_protocol: ProtocolVersion,
+    /// `None`: no retry.
+    pub(crate) connect_retry: Option<ConnectRetry>,
 }
 
 impl Resolved {
@@ -459,6 +463,7 @@ impl fmt::Debug for Resolved {
             .field("channel_binding", &self.channel_binding)
             .field("min_protocol", &self.min_protocol)
             .field("max_protocol", &self.max_protocol)
+            .field("connect_retry", &self.connect_retry)
             .finish()
     }
 }

@@ -184,6 +184,11 @@ impl Config {
             channel_binding: self.channel_binding.or(service.channel_binding),
             min_protocol_version: self.min_protocol_version.or(service.min_protocol_version),
             max_protocol_version: self.max_protocol_version.or(service.max_protocol_version),
+            connect_retry: if self.connect_retry.is_on() {
+                self.connect_retry
+            } else {
+                service.connect_retry
+            },
             tuning: self.tuning.or_service(service.tuning),
         }
     }

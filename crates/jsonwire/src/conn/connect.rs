@@ -12,16 +12,15 @@ use tokio::net::{TcpStream, UnixStream};
 use super::cancel::{CancelAddr, CancelToken};
 use super::hosts;
 use super::{scram_key, Conn, Socket, Tuning};
-use crate::config::{
-    Config, Host, LoadBalanceHosts, Resolved, SslMode, Target, TargetSessionAttrs,
-};
+use crate::config::{Config, Host, LoadBalanceHosts, Resolved, SslMode, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::backend::Message;
 use crate::proto::startup::{Encryption, Session, Startup, StartupSettings, Step};
 
 const DEFAULT_CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connects to the first target that accepts, in order, like libpq.
+/// Connects to the first target that accepts and suits `target_session_attrs`, like libpq
+/// (see [`hosts::connect_any`]).
 pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>> {
     let resolved = config.resolve(&|key| std::env::var(key).ok())?;
     match resolved.ssl_mode {
@@ -34,48 +33,15 @@ pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>
             )))
         }
     }
-    if resolved.target_session_attrs != TargetSessionAttrs::Any {
-        return Err(Error::config(format!(
-            "target_session_attrs={} is not supported yet; only \"any\" is",
-            resolved.target_session_attrs.as_str()
-        )));
-    }
     if resolved.targets.is_empty() {
         return Err(Error::config("no host to connect to"));
     }
-    let mut errors = Vec::new();
-    let targets = hosts::order(
-        &resolved.targets,
-        resolved.load_balance_hosts,
-        &mut StdRng::from_entropy(),
-    );
-    for target in &targets {
-        let attempt = connect_target(&resolved, target, tuning.clone());
-        let result = match resolved.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, attempt)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "timed out after {limit:?} connecting to {}",
-                            describe(target)
-                        ),
-                    ))
-                }),
-            None => attempt.await,
-        };
-        match result {
-            Ok(conn) => return Ok(conn),
-            Err(e) => errors.push(hosts::explain_auth_error(e, &resolved, target)),
-        }
-    }
-    // With one host its error is the answer; with several the last one is, the others logged.
-    let last = errors.pop().expect("at least one target was tried");
-    for e in errors {
-        tracing::debug!(error = %e, "connection attempt failed");
-    }
-    Err(last)
+    let resolved = &resolved;
+    hosts::connect_any(resolved, &mut StdRng::from_entropy(), |target| {
+        let tuning = tuning.clone();
+        async move { connect_target(resolved, &target, tuning).await }
+    })
+    .await
 }
 
 fn describe(target: &Target) -> String {

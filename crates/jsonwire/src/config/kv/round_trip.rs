@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::config::{Config, GssEncMode, LoadBalanceHosts, SslMode, TargetSessionAttrs};
+use crate::config::{
+    Config, ConnectRetry, GssEncMode, LoadBalanceHosts, SslMode, TargetSessionAttrs,
+};
 
 /// Text that exercises quoting, escaping and the URL and list separators.
 fn text() -> impl Strategy<Value = String> {
@@ -56,6 +58,7 @@ prop_compose! {
         tuning in (any::<u16>(), any::<u32>(), any::<u16>(), any::<u64>(), duration(), any::<bool>()),
         keepalives in (any::<bool>(), duration(), duration(), any::<u32>(), duration(), duration()),
         host_keys in (opt(0usize..2), opt(0usize..3), proptest::collection::vec(opt(text()), 4)),
+        retry in (duration(), any::<u32>(), duration(), duration()),
     ) -> Config {
         let mut c = Config::new();
         c.hosts = hosts;
@@ -99,6 +102,8 @@ prop_compose! {
         c.servicefile = servicefile.map(Into::into);
         c.requirepeer = requirepeer;
         c.krbsrvname = krbsrvname;
+        let (budget, attempts, initial, max) = retry;
+        c.connect_retry(ConnectRetry::new(budget).max_attempts(attempts).backoff(initial, max));
         c
     }
 }
