@@ -87,6 +87,32 @@ async fn each_target_session_attrs_picks_its_server_in_either_order() {
 }
 
 #[tokio::test]
+async fn load_balance_hosts_random_spreads_connections_over_the_pair() {
+    let Pair { primary, standby } = pair();
+    let config = format!(
+        "{} load_balance_hosts=random",
+        hosts(&[primary, standby], "any")
+    );
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..40 {
+        let mut c = Client::connect(&config).await.unwrap();
+        *seen.entry(which(&mut c).await).or_insert(0) += 1;
+    }
+    // With a fair coin, one side getting fewer than 5 of 40 has odds of about 1 in 10^6.
+    assert!(
+        seen.get("primary").copied().unwrap_or(0) >= 5
+            && seen.get("standby").copied().unwrap_or(0) >= 5,
+        "{seen:?}"
+    );
+    // Without it, the first host listed is always the one.
+    let first = hosts(&[standby, primary], "any");
+    for _ in 0..5 {
+        let mut c = Client::connect(&first).await.unwrap();
+        assert_eq!(which(&mut c).await, "standby");
+    }
+}
+
+#[tokio::test]
 async fn a_server_of_the_wrong_kind_alone_is_a_clear_error() {
     let Pair { primary, standby } = pair();
     for (server, attrs, reason) in [
@@ -124,16 +150,12 @@ async fn with_the_primary_down_the_standby_serves_and_read_write_fails_clearly()
         assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
         let message = err.to_string();
         let refused = format!(
-            "{}:{}: could not connect to {}:{}",
-            primary.host(),
-            primary.port(),
+            ": could not connect to {}:{}: ",
             primary.host(),
             primary.port()
         );
         let wrong_kind = format!(
-            "{}:{}: the server at {}:{} does not suit target_session_attrs={attrs}",
-            standby.host(),
-            standby.port(),
+            "; the server at {}:{} does not suit target_session_attrs={attrs}: ",
             standby.host(),
             standby.port()
         );

@@ -295,7 +295,13 @@ fn combine(resolved: &Resolved, mut errors: Vec<(Target, Error)>, note: Option<S
         let text = e.to_string();
         let first = text.lines().next().unwrap_or_default();
         let sep = if i == 0 { ": " } else { "; " };
-        message.push_str(&format!("{sep}{target}: {first}"));
+        // Most errors name their target already ("could not connect to h:5432: ...").
+        let target = target.to_string();
+        if first.contains(&target) {
+            message.push_str(&format!("{sep}{first}"));
+        } else {
+            message.push_str(&format!("{sep}{target}: {first}"));
+        }
     }
     if let Some(note) = note {
         message.push_str(&format!("\n{note}"));
@@ -504,17 +510,24 @@ mod tests {
             .max_attempts(4)
             .backoff(Duration::from_millis(100), Duration::from_secs(1));
         let started = Instant::now();
-        for transient in [refused(), server_error("57P03"), server_error("53300")] {
-            let message = transient.to_string();
+        let io = |kind: std::io::ErrorKind| {
+            move || Error::io("reading from the server", std::io::Error::from(kind))
+        };
+        let transients: [&dyn Fn() -> Error; 5] = [
+            &refused,
+            &io(std::io::ErrorKind::ConnectionReset),
+            &io(std::io::ErrorKind::ConnectionAborted),
+            &|| server_error("57P03"),
+            &|| server_error("53300"),
+        ];
+        for transient in transients {
+            let message = transient().to_string();
             let resolved = resolve("host=a,b port=1,2", Some(retry));
             let (err, tried) = run(&resolved, |port| {
                 if port == 1 {
                     server_error("3D000")
                 } else {
-                    match transient.code() {
-                        Some(code) => server_error(code),
-                        None => refused(),
-                    }
+                    transient()
                 }
             })
             .await;
@@ -527,7 +540,7 @@ mod tests {
         // Three waits per run, each between half and all of 100, 200 and 400 ms.
         let waited = started.elapsed();
         assert!(
-            waited >= Duration::from_millis(3 * 350) && waited <= Duration::from_millis(3 * 700),
+            waited >= Duration::from_millis(5 * 350) && waited <= Duration::from_millis(5 * 700),
             "{waited:?}"
         );
     }
