@@ -195,7 +195,9 @@ fn connect_error(target: &Target, e: Error) -> Error {
                 "the server at {} closed the connection during startup",
                 describe(target)
             ),
-        );
+        )
+        // Kept so that connect_retry can tell it from a final failure.
+        .with_source(e);
     }
     e
 }

@@ -240,13 +240,19 @@ async fn query_value(conn: &mut Conn, sql: &str) -> Result<String> {
 }
 
 /// Whether retrying may help: the server refused, reset or is not there yet (a missing Unix
-/// socket), or said it cannot accept connections now (57P03) or has too many (53300).
+/// socket), closed the connection during startup, or said it cannot accept connections now
+/// (57P03) or has too many (53300).
 fn is_transient(target: &Target, e: &Error) -> bool {
     if let Some(code) = e.code() {
         return matches!(code, "57P03" | "53300");
     }
     let mut source = e.source();
     while let Some(s) = source {
+        if s.downcast_ref::<Error>()
+            .is_some_and(|e| e.kind() == ErrorKind::Closed)
+        {
+            return true;
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused
@@ -513,8 +519,19 @@ mod tests {
         let io = |kind: std::io::ErrorKind| {
             move || Error::io("reading from the server", std::io::Error::from(kind))
         };
-        let transients: [&dyn Fn() -> Error; 5] = [
+        let closed = || {
+            Error::new(
+                ErrorKind::Connect,
+                "the server at b:2 closed the connection during startup",
+            )
+            .with_source(Error::new(
+                ErrorKind::Closed,
+                "the server closed the connection",
+            ))
+        };
+        let transients: [&dyn Fn() -> Error; 6] = [
             &refused,
+            &closed,
             &io(std::io::ErrorKind::ConnectionReset),
             &io(std::io::ErrorKind::ConnectionAborted),
             &|| server_error("57P03"),
@@ -540,7 +557,7 @@ mod tests {
         // Three waits per run, each between half and all of 100, 200 and 400 ms.
         let waited = started.elapsed();
         assert!(
-            waited >= Duration::from_millis(5 * 350) && waited <= Duration::from_millis(5 * 700),
+            waited >= Duration::from_millis(6 * 350) && waited <= Duration::from_millis(6 * 700),
             "{waited:?}"
         );
     }
