@@ -90,20 +90,20 @@ async fn requirepeer_checks_the_user_the_server_runs_as() {
     Client::connect(&tcp).await.unwrap();
 }
 
-/// A password file under the temp directory with `mode`, removed when dropped.
-struct Passfile(PathBuf);
+/// A file under the temp directory with `mode`, removed when dropped.
+struct TempFile(PathBuf);
 
-impl Passfile {
-    fn new(name: &str, contents: &str, mode: u32) -> Passfile {
+impl TempFile {
+    fn new(name: &str, contents: &str, mode: u32) -> TempFile {
         use std::os::unix::fs::PermissionsExt;
         let path = std::env::temp_dir().join(format!("jw-hosts-{}-{name}", std::process::id()));
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        Passfile(path)
+        TempFile(path)
     }
 }
 
-impl Drop for Passfile {
+impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
@@ -114,7 +114,7 @@ async fn an_ignored_password_file_is_named_in_the_authentication_error() {
     let s = server();
     let role = Role::Password;
     let line = format!("*:*:*:{}:{}\n", role.user(), role.password().unwrap());
-    let file = Passfile::new("open", &line, 0o644);
+    let file = TempFile::new("open", &line, 0o644);
     let config = format!(
         "host={} port={} user={} dbname=postgres passfile={}",
         s.host(),
@@ -145,7 +145,7 @@ async fn an_ignored_password_file_is_named_in_the_authentication_error() {
 async fn a_wrong_password_from_the_password_file_says_where_it_came_from() {
     let s = server();
     let role = Role::Scram;
-    let file = Passfile::new("wrong", &format!("*:*:*:{}:wrong\n", role.user()), 0o600);
+    let file = TempFile::new("wrong", &format!("*:*:*:{}:wrong\n", role.user()), 0o600);
     let config = format!(
         "host={} port={} user={} dbname=postgres passfile={}",
         s.host(),
@@ -341,5 +341,70 @@ async fn connect_retry_gives_up_after_its_attempts_or_its_budget() {
     assert!(
         err.to_string().ends_with("(connect_retry budget 300ms)"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_file_supplies_what_the_string_leaves_out() {
+    let s = server();
+    let file = TempFile::new(
+        "services",
+        &format!(
+            "# jsonwire test\n[jw]\nhost={}\nport={}\nuser={}\npassword={}\ndbname=postgres\n\
+             application_name=from-service\n",
+            s.host(),
+            s.port(),
+            Role::Scram.user(),
+            Role::Scram.password().unwrap()
+        ),
+        0o600,
+    );
+    let config = format!("service=jw servicefile={}", file.0.display());
+    let mut c = Client::connect(&config).await.unwrap();
+    assert_eq!(
+        one_value(&mut c, "SELECT to_jsonb(current_user)").await,
+        "\"jw_scram\""
+    );
+    assert_eq!(
+        c.parameter("application_name").as_deref(),
+        Some("from-service")
+    );
+    let c = Client::connect(&format!("{config} application_name=explicit"))
+        .await
+        .unwrap();
+    assert_eq!(c.parameter("application_name").as_deref(), Some("explicit"));
+
+    let err = Client::connect(&format!("service=nope servicefile={}", file.0.display()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string()
+            .starts_with("definition of service \"nope\" not found"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn gssencmode_require_is_refused_before_connecting_and_prefer_connects_without() {
+    let s = server();
+    let err = Client::connect(&format!("{}?gssencmode=require", s.url()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("no GSSAPI support"), "{err}");
+    let mut c = Client::connect(&format!(
+        "{}?gssencmode=prefer&krbsrvname=postgres",
+        s.url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        one_value(
+            &mut c,
+            "SELECT to_jsonb(gss_authenticated) FROM pg_stat_gssapi WHERE pid = pg_backend_pid()"
+        )
+        .await,
+        "false"
     );
 }
