@@ -95,7 +95,10 @@ fn jw_received(started: Instant, ttfr: Option<Duration>, stats: jsonwire::Stats)
     }
 }
 
-fn jw_query<'a>(client: &'a mut jsonwire::Client, w: &Workload) -> jsonwire::Query<'a> {
+fn jw_query<'a>(
+    client: &'a mut jsonwire::Client,
+    w: &Workload,
+) -> jsonwire::Query<&'a mut jsonwire::Client> {
     match w.below_bucket {
         None => client.query(w.view),
         Some(p) => client.query(w.view).filter(SELECTIVITY_PREDICATE, [p]),

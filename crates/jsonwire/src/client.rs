@@ -1,34 +1,24 @@
 //! The public entry point: [`Client`] and the [`Query`] builder.
 
-use std::sync::Arc;
-
-use tokio::sync::oneshot;
+use std::future::Future;
 
 use crate::config::Config;
-use crate::conn::{self, CancelToken, Conn, NoticeHandler, NotificationHandler, Params};
-use crate::error::{DbError, Error, ErrorKind, Result};
+use crate::conn::{self, CancelToken, Slot};
+use crate::error::{DbError, Error, Result};
+use crate::param::Param;
 use crate::proto::backend::{Message, Notification};
 use crate::proto::frontend;
 use crate::sql::Select;
-use crate::stream::{self, JsonStream, RawStream};
-
-/// Where a client's connection is.
-pub(crate) enum Slot {
-    /// Idle and ready for a query.
-    Ready(Box<Conn>),
-    /// Owned by a query or stream in progress.
-    InUse,
-    /// A dropped stream's connection, being cancelled and drained in the background.
-    Recovering(oneshot::Receiver<Option<Box<Conn>>>),
-    /// Gone.
-    Closed,
-}
+use crate::stream::{self, Holder, JsonStream, RawStream};
 
 /// A connection to Postgres that streams JSON rows.
 ///
-/// One query runs at a time: a stream borrows the client mutably until it ends or is
-/// dropped. Dropping a stream early cancels the query on the server and drains the
-/// connection in the background; the next query waits for that to finish.
+/// One query runs at a time. A stream from [`Client::query`] or [`Client::sql`] borrows the
+/// client mutably until it ends or is dropped; [`Client::into_query`] and
+/// [`Client::into_sql`] give a stream that owns the client instead (`'static`, for returning
+/// from a function or spawning), and hand it back with [`RawStream::into_client`]. Dropping a
+/// stream early cancels the query on the server and drains the connection in the background;
+/// the next query waits for that to finish.
 ///
 /// ```no_run
 /// # async fn demo() -> jsonwire::Result<()> {
@@ -45,23 +35,13 @@ pub(crate) enum Slot {
 /// # Ok(()) }
 /// ```
 pub struct Client {
-    pub(crate) slot: Slot,
-    on_notice: Option<NoticeHandler>,
-    on_notification: Option<NotificationHandler>,
-    cancel: Option<CancelToken>,
-    params: Params,
+    slot: Slot,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.slot {
-            Slot::Ready(_) => "ready",
-            Slot::InUse => "in use",
-            Slot::Recovering(_) => "recovering",
-            Slot::Closed => "closed",
-        };
         f.debug_struct("Client")
-            .field("state", &state)
+            .field("state", &self.slot.state_name())
             .field("backend_pid", &self.backend_pid())
             .finish()
     }
@@ -72,9 +52,11 @@ impl Client {
     /// environment variables and the password file fill in what the string leaves out.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a bad string, [`ErrorKind::Connect`] when no host accepts,
-    /// [`ErrorKind::Auth`] when authentication fails (a wrong password carries SQLSTATE
-    /// `28P01`), [`ErrorKind::Timeout`] when `connect_timeout` expires.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a bad string,
+    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) when no host accepts,
+    /// [`ErrorKind::Auth`](crate::ErrorKind::Auth) when authentication fails (a wrong
+    /// password carries SQLSTATE `28P01`), [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+    /// when `connect_timeout` expires.
     pub async fn connect(conninfo: &str) -> Result<Client> {
         Client::connect_with(&Config::parse(conninfo)?).await
     }
@@ -85,26 +67,24 @@ impl Client {
     /// As [`Client::connect`].
     pub async fn connect_with(config: &Config) -> Result<Client> {
         let conn = conn::connect(config, config.tuning.clone()).await?;
-        let cancel = conn.cancel.clone();
-        let params = conn.params.clone();
         Ok(Client {
-            params,
-            slot: Slot::Ready(conn),
-            on_notice: None,
-            on_notification: None,
-            cancel,
+            slot: Slot::new(conn),
         })
     }
 
     /// Starts a query of the JSON column `data` of `relation` (a table or view, optionally
     /// schema-qualified; quoted as an identifier, see [`sql::quote_relation`](crate::sql::quote_relation)).
-    pub fn query(&mut self, relation: &str) -> Query<'_> {
-        Query {
-            client: self,
-            kind: QueryKind::Select(Select::new(relation)),
-            params: Vec::new(),
-            error: None,
-        }
+    /// The stream borrows the client.
+    pub fn query(&mut self, relation: &str) -> Query<&mut Client> {
+        Query::relation(self, relation)
+    }
+
+    /// [`Client::query`] with a stream that owns the client: `'static + Send`, for returning
+    /// from a function (an HTTP handler's body) or moving into a task. The stream hands the
+    /// client back with [`RawStream::into_client`]; if the query fails to start, the client
+    /// is dropped with the error (use [`Client::query`] to keep it).
+    pub fn into_query(self, relation: &str) -> Query<Client> {
+        Query::relation(self, relation)
     }
 
     /// Starts a query of any SQL that returns one `json` or `jsonb` column, with parameters
@@ -112,33 +92,38 @@ impl Client {
     ///
     /// The statement runs in the same round trip that describes its result: a statement that
     /// does not return one JSON column is cancelled and reported, but may have started.
-    pub fn sql<P>(&mut self, sql: &str, params: P) -> Query<'_>
+    pub fn sql<P>(&mut self, sql: &str, params: P) -> Query<&mut Client>
     where
         P: IntoIterator,
         P::Item: Into<Param>,
     {
-        Query {
-            client: self,
-            kind: QueryKind::Sql(sql.to_owned()),
-            params: params.into_iter().map(Into::into).collect(),
-            error: None,
-        }
+        Query::sql(self, sql).params(params)
+    }
+
+    /// [`Client::sql`] with a stream that owns the client; see [`Client::into_query`].
+    pub fn into_sql<P>(self, sql: &str, params: P) -> Query<Client>
+    where
+        P: IntoIterator,
+        P::Item: Into<Param>,
+    {
+        Query::sql(self, sql).params(params)
     }
 
     /// Runs SQL that returns no rows to keep (`SET`, `BEGIN`, DDL …), with the simple query
     /// protocol; several statements separated by semicolons are allowed.
     ///
     /// # Errors
-    /// The first server error, or [`ErrorKind::Closed`] when the connection is gone.
+    /// The first server error, or [`ErrorKind::Closed`](crate::ErrorKind::Closed) when the
+    /// connection is gone.
     pub async fn execute(&mut self, sql: &str) -> Result<()> {
-        let mut conn = self.take_ready().await?;
+        let mut conn = self.slot.take().await?;
         if let Err(e) = frontend::query(&mut conn.wbuf, sql) {
             conn.wbuf.clear();
-            self.slot = Slot::Ready(conn);
+            self.slot.put(conn);
             return Err(e);
         }
         if let Err(e) = conn.flush().await {
-            self.slot = Slot::Closed;
+            self.slot.close();
             return Err(e);
         }
         let mut error = None;
@@ -146,13 +131,13 @@ impl Client {
             match conn.next_sync_message().await {
                 Ok(Message::ReadyForQuery(status)) => {
                     conn.tx_status = status;
-                    self.slot = Slot::Ready(conn);
+                    self.slot.put(conn);
                     return error.map_or(Ok(()), Err);
                 }
                 Ok(Message::ErrorResponse(db)) => error = Some(Error::db(db)),
                 Ok(_) => {}
                 Err(e) => {
-                    self.slot = Slot::Closed;
+                    self.slot.close();
                     return Err(e);
                 }
             }
@@ -166,132 +151,101 @@ impl Client {
     /// closes the connection instead (the next query returns [`ErrorKind::Closed`]), so an
     /// abandoned query never keeps the client reading.
     pub fn cancel_token(&self) -> Option<CancelToken> {
-        self.cancel.clone()
+        self.slot.cancel_token().cloned()
     }
 
     /// The backend's process id, when the server sent a cancel key.
     pub fn backend_pid(&self) -> Option<i32> {
-        self.cancel.as_ref().map(CancelToken::backend_pid)
+        self.slot.cancel_token().map(CancelToken::backend_pid)
     }
 
     /// The value of a server parameter reported at startup or since (`server_version`,
     /// `TimeZone`, `application_name`, …).
     pub fn parameter(&self, name: &str) -> Option<String> {
-        self.params
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        self.slot.parameter(name)
     }
 
     /// Whether the connection is known to be closed. A client recovering from a dropped
     /// stream is not closed; the next query tells whether the recovery succeeded.
     pub fn is_closed(&self) -> bool {
-        matches!(self.slot, Slot::Closed)
+        self.slot.is_closed()
     }
 
     /// Calls `f` for every notice (warnings and informational messages) the server sends,
     /// instead of logging it through `tracing`.
     pub fn on_notice(&mut self, f: impl Fn(&DbError) + Send + Sync + 'static) {
-        self.on_notice = Some(Arc::new(f));
+        self.slot.on_notice(f);
     }
 
     /// Calls `f` for every `NOTIFY` delivered to this session (they arrive while a query
     /// runs; without a callback they are logged through `tracing` at debug level).
     pub fn on_notification(&mut self, f: impl Fn(&Notification) + Send + Sync + 'static) {
-        self.on_notification = Some(Arc::new(f));
+        self.slot.on_notification(f);
     }
 
     /// Closes the connection politely (Terminate), waiting for any recovery first.
-    pub async fn close(mut self) {
-        if let Ok(conn) = self.take_ready().await {
-            conn.terminate().await;
-        }
-    }
-
-    /// Takes the connection out of its slot for a query, waiting for a recovery to end.
-    pub(crate) async fn take_ready(&mut self) -> Result<Box<Conn>> {
-        if let Slot::Recovering(rx) = &mut self.slot {
-            self.slot = match rx.await {
-                Ok(Some(conn)) => Slot::Ready(conn),
-                _ => Slot::Closed,
-            };
-        }
-        match std::mem::replace(&mut self.slot, Slot::InUse) {
-            Slot::Ready(mut conn) => {
-                conn.on_notice.clone_from(&self.on_notice);
-                conn.on_notification.clone_from(&self.on_notification);
-                Ok(conn)
-            }
-            Slot::InUse => {
-                self.slot = Slot::Closed;
-                Err(Error::new(
-                    ErrorKind::Closed,
-                    "the connection was closed because an earlier query was abandoned mid-flight",
-                ))
-            }
-            _ => {
-                self.slot = Slot::Closed;
-                Err(Error::closed())
-            }
-        }
+    pub async fn close(self) {
+        self.slot.terminate().await;
     }
 }
 
-/// A query parameter, sent in text format; `None` is SQL NULL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Param(pub(crate) Option<String>);
-
-impl Param {
-    /// SQL NULL.
-    pub const NULL: Param = Param(None);
-}
-
-macro_rules! param_from_display {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Param {
-            fn from(v: $t) -> Param {
-                Param(Some(v.to_string()))
-            }
-        }
-    )*};
-}
-param_from_display!(&str, String, &String, i8, i16, i32, i64, u8, u16, u32, u64, bool, char);
-
-impl From<f32> for Param {
-    fn from(v: f32) -> Param {
-        Param::from(f64::from(v))
+impl stream::Sealed for Client {
+    fn slot(&mut self) -> &mut Slot {
+        &mut self.slot
     }
 }
 
-impl From<f64> for Param {
-    /// Postgres spells the special values `NaN`, `Infinity` and `-Infinity`.
-    fn from(v: f64) -> Param {
-        Param(Some(if v.is_nan() {
-            "NaN".into()
-        } else if v.is_infinite() {
-            if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
-        } else {
-            v.to_string()
-        }))
+impl stream::Sealed for &mut Client {
+    fn slot(&mut self) -> &mut Slot {
+        &mut self.slot
     }
 }
 
-impl From<serde_json::Value> for Param {
-    fn from(v: serde_json::Value) -> Param {
-        Param(Some(v.to_string()))
+impl RawStream<Client> {
+    /// The client, with its connection: ready for the next query if the stream ended, else
+    /// being cancelled and drained in the background (the next query waits for it).
+    pub fn into_client(self) -> Client {
+        self.into_holder()
     }
 }
 
-impl From<&serde_json::Value> for Param {
-    fn from(v: &serde_json::Value) -> Param {
-        Param(Some(v.to_string()))
+impl<T: serde::de::DeserializeOwned> JsonStream<Client, T> {
+    /// The client; see [`RawStream::into_client`].
+    pub fn into_client(self) -> Client {
+        self.into_raw().into_client()
     }
 }
 
-impl<T: Into<Param>> From<Option<T>> for Param {
-    fn from(v: Option<T>) -> Param {
-        v.map_or(Param::NULL, Into::into)
+/// Where a [`Query`] gets its connection, and what the stream then holds it through
+/// ([`Source::Holder`]): a borrowed client (`&mut Client` → `&mut Client`) or an owned one
+/// (`Client` → `Client`). The trait is sealed.
+pub trait Source: Sized + Send {
+    /// What the query's stream holds its connection through.
+    type Holder: Holder;
+
+    /// Takes the connection for one query.
+    #[doc(hidden)]
+    fn lease(self, _: Token) -> impl Future<Output = Result<Self::Holder>> + Send;
+}
+
+/// Keeps [`Source::lease`] to the crate: nobody else can make one.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Token(());
+
+impl<'a> Source for &'a mut Client {
+    type Holder = &'a mut Client;
+
+    fn lease(self, _: Token) -> impl Future<Output = Result<&'a mut Client>> + Send {
+        std::future::ready(Ok(self))
+    }
+}
+
+impl Source for Client {
+    type Holder = Client;
+
+    fn lease(self, _: Token) -> impl Future<Output = Result<Client>> + Send {
+        std::future::ready(Ok(self))
     }
 }
 
@@ -304,16 +258,46 @@ enum QueryKind {
 }
 
 /// A query being built; finish it with [`Query::stream_raw`] or [`Query::stream`].
+///
+/// `S` is where it gets its connection ([`Source`]): `Query<&mut Client>` gives a stream
+/// borrowing the client, `Query<Client>` one that owns it.
 #[must_use = "a query does nothing until it is streamed"]
-pub struct Query<'a> {
-    client: &'a mut Client,
+pub struct Query<S> {
+    source: S,
     kind: QueryKind,
     params: Vec<Param>,
     error: Option<Error>,
 }
 
-impl<'a> Query<'a> {
-    fn select(&mut self, method: &str) -> Option<&mut Select> {
+impl<S> Query<S> {
+    pub(crate) fn relation(source: S, relation: &str) -> Query<S> {
+        Query {
+            source,
+            kind: QueryKind::Select(Select::new(relation)),
+            params: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub(crate) fn sql(source: S, text: &str) -> Query<S> {
+        Query {
+            source,
+            kind: QueryKind::Sql(text.to_owned()),
+            params: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn params<P>(mut self, params: P) -> Query<S>
+    where
+        P: IntoIterator,
+        P::Item: Into<Param>,
+    {
+        self.params.extend(params.into_iter().map(Into::into));
+        self
+    }
+
+    fn builder(&mut self, method: &str) -> Option<&mut Select> {
         match &mut self.kind {
             QueryKind::Select(s) => Some(s),
             QueryKind::Sql(_) => {
@@ -329,12 +313,12 @@ impl<'a> Query<'a> {
 
     /// Adds a SQL predicate (combined with earlier ones by `AND`) and binds `params` after
     /// the parameters bound so far; number placeholders accordingly (`$1`, `$2`, …).
-    pub fn filter<P>(mut self, predicate: &str, params: P) -> Query<'a>
+    pub fn filter<P>(mut self, predicate: &str, params: P) -> Query<S>
     where
         P: IntoIterator,
         P::Item: Into<Param>,
     {
-        if let Some(s) = self.select("filter") {
+        if let Some(s) = self.builder("filter") {
             s.filter(predicate);
         }
         self.params.extend(params.into_iter().map(Into::into));
@@ -342,30 +326,30 @@ impl<'a> Query<'a> {
     }
 
     /// Binds one more parameter.
-    pub fn bind(mut self, value: impl Into<Param>) -> Query<'a> {
+    pub fn bind(mut self, value: impl Into<Param>) -> Query<S> {
         self.params.push(value.into());
         self
     }
 
     /// Adds an `ORDER BY` expression (SQL, e.g. `data->>'created_at' DESC`).
-    pub fn order_by(mut self, expr: &str) -> Query<'a> {
-        if let Some(s) = self.select("order_by") {
+    pub fn order_by(mut self, expr: &str) -> Query<S> {
+        if let Some(s) = self.builder("order_by") {
             s.order_by(expr);
         }
         self
     }
 
     /// Returns at most `n` rows.
-    pub fn limit(mut self, n: u64) -> Query<'a> {
-        if let Some(s) = self.select("limit") {
+    pub fn limit(mut self, n: u64) -> Query<S> {
+        if let Some(s) = self.builder("limit") {
             s.limit(n);
         }
         self
     }
 
     /// Reads the JSON from `column` instead of `data`.
-    pub fn column(mut self, column: &str) -> Query<'a> {
-        if let Some(s) = self.select("column") {
+    pub fn column(mut self, column: &str) -> Query<S> {
+        if let Some(s) = self.builder("column") {
             s.column(column);
         }
         self
@@ -384,18 +368,21 @@ impl<'a> Query<'a> {
             QueryKind::Sql(text) => Ok(text.clone()),
         }
     }
+}
 
+impl<S: Source> Query<S> {
     /// Sends the query and waits for its result description; rows come from the stream as
     /// the raw JSON text of each row (`bytes::Bytes`, a zero-copy slice of the read buffer;
     /// SQL NULL is `null`).
     ///
     /// # Errors
-    /// A server error (syntax, missing relation, permission …), [`ErrorKind::Column`] when
-    /// the result is not exactly one `json` or `jsonb` column, [`ErrorKind::Closed`] or
-    /// [`ErrorKind::Io`] when the connection fails.
-    pub async fn stream_raw(self) -> Result<RawStream<'a>> {
+    /// A server error (syntax, missing relation, permission …), [`ErrorKind::Column`](crate::ErrorKind::Column) when
+    /// the result is not exactly one `json` or `jsonb` column, [`ErrorKind::Closed`](crate::ErrorKind::Closed) or
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the connection fails.
+    pub async fn stream_raw(self) -> Result<RawStream<S::Holder>> {
         let sql = self.to_sql()?;
-        stream::start(self.client, &sql, &self.params).await
+        let holder = self.source.lease(Token(())).await?;
+        stream::open(holder, &sql, &self.params).await
     }
 
     /// Like [`Query::stream_raw`], with each row deserialized into `T`
@@ -404,7 +391,7 @@ impl<'a> Query<'a> {
     /// # Errors
     /// As [`Query::stream_raw`]. A row that does not decode is an error item naming its
     /// ordinal; the stream goes on with the next row.
-    pub async fn stream<T: serde::de::DeserializeOwned>(self) -> Result<JsonStream<'a, T>> {
+    pub async fn stream<T: serde::de::DeserializeOwned>(self) -> Result<JsonStream<S::Holder, T>> {
         Ok(JsonStream::new(self.stream_raw().await?))
     }
 }

@@ -38,34 +38,41 @@ mod client;
 mod config;
 mod conn;
 mod error;
+mod param;
 pub mod proto;
 pub mod sql;
 mod stream;
 
-pub use client::{Client, Param, Query, NO_PARAMS};
+pub use client::{Client, Query, Source, NO_PARAMS};
 pub use config::{
     AuthMethod, ChannelBinding, Config, ConnectRetry, EffectiveConfig, GssEncMode,
     LoadBalanceHosts, PasswordSource, ProtocolVersion, RequireAuth, SslMode, TargetSessionAttrs,
 };
 pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};
+pub use param::Param;
 pub use proto::backend::Notification;
-pub use stream::{JsonStream, RawStream, Stats};
+pub use stream::{Holder, JsonStream, RawStream, Stats};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn send<T: Send>() {}
+    fn send_static<T: Send + 'static>() {}
     fn send_sync<T: Send + Sync + 'static>() {}
 
-    /// Streams and clients move between tasks; errors go into `anyhow` and friends.
+    /// Streams and clients move between tasks; owned streams leave the function that made
+    /// them (an HTTP body); errors go into `anyhow` and friends.
     #[test]
     fn public_types_are_send_and_errors_are_sync() {
-        send::<Client>();
-        send::<RawStream<'static>>();
-        send::<JsonStream<'static, serde_json::Value>>();
-        send::<Query<'static>>();
+        send_static::<Client>();
+        send::<RawStream<&mut Client>>();
+        send::<JsonStream<&mut Client, serde_json::Value>>();
+        send::<Query<&mut Client>>();
+        send_static::<RawStream<Client>>();
+        send_static::<JsonStream<Client, serde_json::Value>>();
+        send_static::<Query<Client>>();
         send_sync::<Error>();
         send_sync::<CancelToken>();
         send_sync::<Config>();

@@ -21,7 +21,9 @@ async fn collect_raw(client: &mut jsonwire::Client, sql: &str) -> Vec<String> {
 }
 
 /// Reads `rows` up to its error: how many rows came before it, and the error.
-async fn rows_until_error(rows: &mut jsonwire::RawStream<'_>) -> (u64, jsonwire::Error) {
+async fn rows_until_error(
+    rows: &mut jsonwire::RawStream<&mut jsonwire::Client>,
+) -> (u64, jsonwire::Error) {
     let mut n = 0;
     loop {
         match rows.try_next().await {

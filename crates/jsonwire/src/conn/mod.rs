@@ -4,6 +4,7 @@ mod cancel;
 mod connect;
 mod hosts;
 mod keepalive;
+mod lifecycle;
 mod scram_key;
 mod socket;
 
@@ -19,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 
 pub use cancel::CancelToken;
 pub(crate) use connect::connect;
+pub(crate) use lifecycle::Slot;
 pub(crate) use socket::Socket;
 
 pub(crate) use crate::config::Tuning;

@@ -1,0 +1,13 @@
+//! Row streams: one row engine ([`engine`]) behind every handle (a borrowed client, an owned
+//! client), read as raw JSON bytes ([`RawStream`]) or deserialized with serde
+//! ([`JsonStream`]).
+
+mod engine;
+mod json;
+mod raw;
+
+pub use engine::Stats;
+pub use json::JsonStream;
+pub(crate) use raw::open;
+pub(crate) use raw::Sealed;
+pub use raw::{Holder, RawStream};
