@@ -7,7 +7,7 @@
 //! With a URL, the example creates (and keeps) a table `jw_example_orders` and a view
 //! `v_jw_example_order` there.
 
-use jsonwire::{Client, NO_PARAMS};
+use jsonwire::Client;
 use jsonwire_testkit::PgServer;
 use serde::Deserialize;
 
@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let mut client = Client::connect(&url).await?;
-    client.execute(SETUP).await?;
+    client.batch_execute(SETUP).await?;
 
     // Typed rows, filtered on the server with a bound parameter.
     let mut orders = client
@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Raw JSON text, zero-copy: write every document of the view to a sink.
     let mut raw = client
-        .sql("SELECT data FROM v_jw_example_order", NO_PARAMS)
+        .sql("SELECT data FROM v_jw_example_order")
         .stream_raw()
         .await?;
     let mut bytes = 0;

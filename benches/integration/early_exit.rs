@@ -57,7 +57,7 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
                     let ttfr = rows.stats().time_to_first_row;
                     let t1 = Instant::now();
                     drop(rows);
-                    conn.execute("SELECT 1").await?;
+                    conn.batch_execute("SELECT 1").await?;
                     Ok::<_, jsonwire::Error>((n, ttfr, t1.elapsed()))
                 })
             });

@@ -139,7 +139,7 @@ fn first_row(
                         }
                     }))
                 });
-                if let Err(e) = ctx.rt.block_on(conn.execute("SELECT 1")) {
+                if let Err(e) = ctx.rt.block_on(conn.batch_execute("SELECT 1")) {
                     panic!("{}: the probe failed: {e}", key.id());
                 }
                 s

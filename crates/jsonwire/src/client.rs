@@ -87,35 +87,40 @@ impl Client {
         Query::relation(self, relation)
     }
 
-    /// Starts a query of any SQL that returns one `json` or `jsonb` column, with parameters
-    /// `$1`, `$2`, … bound to `params` (sent separately from the text, in text format).
+    /// Starts a query of any SQL that returns one `json` or `jsonb` column; bind its
+    /// parameters `$1`, `$2`, … with [`Query::bind`] or [`Query::bind_all`] (they are sent
+    /// separately from the text, in text format). The stream borrows the client.
     ///
     /// The statement runs in the same round trip that describes its result: a statement that
     /// does not return one JSON column is cancelled and reported, but may have started.
-    pub fn sql<P>(&mut self, sql: &str, params: P) -> Query<&mut Client>
-    where
-        P: IntoIterator,
-        P::Item: Into<Param>,
-    {
-        Query::sql(self, sql).params(params)
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &mut jsonwire::Client) -> jsonwire::Result<()> {
+    /// let mut rows = client
+    ///     .sql("SELECT data FROM v_order WHERE data->>'status' = $1 AND (data->>'total')::numeric > $2")
+    ///     .bind("paid")
+    ///     .bind(100)
+    ///     .stream_raw()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sql(&mut self, sql: &str) -> Query<&mut Client> {
+        Query::sql(self, sql)
     }
 
     /// [`Client::sql`] with a stream that owns the client; see [`Client::into_query`].
-    pub fn into_sql<P>(self, sql: &str, params: P) -> Query<Client>
-    where
-        P: IntoIterator,
-        P::Item: Into<Param>,
-    {
-        Query::sql(self, sql).params(params)
+    pub fn into_sql(self, sql: &str) -> Query<Client> {
+        Query::sql(self, sql)
     }
 
-    /// Runs SQL that returns no rows to keep (`SET`, `BEGIN`, DDL …), with the simple query
-    /// protocol; several statements separated by semicolons are allowed.
+    /// Runs SQL whose rows, if any, are not wanted (`SET`, `BEGIN`, DDL, `LISTEN` …) with
+    /// the simple query protocol: several statements separated by semicolons are allowed,
+    /// none takes parameters. Named after tokio-postgres's method that does the same.
     ///
     /// # Errors
     /// The first server error, or [`ErrorKind::Closed`](crate::ErrorKind::Closed) when the
     /// connection is gone.
-    pub async fn execute(&mut self, sql: &str) -> Result<()> {
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         let mut conn = self.slot.take().await?;
         if let Err(e) = frontend::query(&mut conn.wbuf, sql) {
             conn.wbuf.clear();
@@ -249,9 +254,6 @@ impl Source for Client {
     }
 }
 
-/// No parameters, for [`Client::sql`]: `client.sql("SELECT …", jsonwire::NO_PARAMS)`.
-pub const NO_PARAMS: [Param; 0] = [];
-
 enum QueryKind {
     Select(Select),
     Sql(String),
@@ -288,15 +290,6 @@ impl<S> Query<S> {
         }
     }
 
-    fn params<P>(mut self, params: P) -> Query<S>
-    where
-        P: IntoIterator,
-        P::Item: Into<Param>,
-    {
-        self.params.extend(params.into_iter().map(Into::into));
-        self
-    }
-
     fn builder(&mut self, method: &str) -> Option<&mut Select> {
         match &mut self.kind {
             QueryKind::Select(s) => Some(s),
@@ -325,9 +318,20 @@ impl<S> Query<S> {
         self
     }
 
-    /// Binds one more parameter.
+    /// Binds one more parameter: the next of `$1`, `$2`, ….
     pub fn bind(mut self, value: impl Into<Param>) -> Query<S> {
         self.params.push(value.into());
+        self
+    }
+
+    /// Binds each of `params` after the parameters bound so far:
+    /// `client.sql("… $1 … $2").bind_all(["a", "b"])`.
+    pub fn bind_all<P>(mut self, params: P) -> Query<S>
+    where
+        P: IntoIterator,
+        P::Item: Into<Param>,
+    {
+        self.params.extend(params.into_iter().map(Into::into));
         self
     }
 

@@ -21,7 +21,7 @@
 //! drop(orders);
 //!
 //! // Zero-copy: each row's JSON text as `bytes::Bytes`.
-//! let mut raw = client.sql("SELECT data FROM v_order WHERE id = ANY($1)", ["{1,2,3}"]).stream_raw().await?;
+//! let mut raw = client.sql("SELECT data FROM v_order WHERE id = ANY($1)").bind("{1,2,3}").stream_raw().await?;
 //! while let Some(json) = raw.try_next().await? {
 //!     let _ = json.len();
 //! }
@@ -43,7 +43,7 @@ pub mod proto;
 pub mod sql;
 mod stream;
 
-pub use client::{Client, Query, Source, NO_PARAMS};
+pub use client::{Client, Query, Source};
 pub use config::{
     AuthMethod, ChannelBinding, Config, ConnectRetry, EffectiveConfig, GssEncMode,
     LoadBalanceHosts, PasswordSource, ProtocolVersion, RequireAuth, SslMode, TargetSessionAttrs,

@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::{activity, client, wait_until};
-use jsonwire::NO_PARAMS;
 
 /// About 10 GB of rows, produced lazily (a set-returning function in the select list streams;
 /// one in FROM would be materialized first).
@@ -21,7 +20,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 async fn dropping_a_stream_cancels_the_query_and_the_client_is_reused() {
     let mut c = client().await;
     let pid = c.backend_pid().unwrap();
-    let mut rows = c.sql(ENDLESS, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c.sql(ENDLESS).stream_raw().await.unwrap();
     for _ in 0..1000 {
         rows.try_next().await.unwrap().unwrap();
     }
@@ -40,7 +39,7 @@ async fn dropping_a_stream_cancels_the_query_and_the_client_is_reused() {
         blocking(move || activity(pid)).await
     );
     let mut again = c
-        .sql("SELECT '\"again\"'::jsonb", NO_PARAMS)
+        .sql("SELECT '\"again\"'::jsonb")
         .stream_raw()
         .await
         .unwrap();
@@ -54,11 +53,7 @@ async fn dropping_a_stream_cancels_the_query_and_the_client_is_reused() {
 async fn explicit_cancel_waits_for_the_connection_to_come_back() {
     let mut c = client().await;
     let pid = c.backend_pid().unwrap();
-    let mut rows = c
-        .sql(ENDLESS, NO_PARAMS)
-        .stream::<serde_json::Value>()
-        .await
-        .unwrap();
+    let mut rows = c.sql(ENDLESS).stream::<serde_json::Value>().await.unwrap();
     assert_eq!(rows.try_next().await.unwrap().unwrap()["i"], 1);
     rows.cancel().await.unwrap();
     // No waiting needed: cancel() returned after ReadyForQuery.
@@ -72,20 +67,14 @@ async fn early_drops_of_short_results_never_cancel_the_next_query() {
     let mut c = client().await;
     for i in 0..30 {
         let mut rows = c
-            .sql(
-                "SELECT to_jsonb(i) FROM generate_series(1, 50) i",
-                NO_PARAMS,
-            )
+            .sql("SELECT to_jsonb(i) FROM generate_series(1, 50) i")
             .stream_raw()
             .await
             .unwrap();
         rows.try_next().await.unwrap().unwrap();
         drop(rows);
         let mut next = c
-            .sql(
-                "SELECT to_jsonb(count(*)) FROM generate_series(1, 200000)",
-                NO_PARAMS,
-            )
+            .sql("SELECT to_jsonb(count(*)) FROM generate_series(1, 200000)")
             .stream_raw()
             .await
             .unwrap_or_else(|e| panic!("iteration {i}: {e}"));
@@ -105,7 +94,7 @@ async fn a_paused_consumer_pauses_the_server_and_buffers_stay_bounded() {
     config.read_buffer_size(64 * 1024);
     let mut c = jsonwire::Client::connect_with(&config).await.unwrap();
     let pid = c.backend_pid().unwrap();
-    let mut rows = c.sql(ENDLESS, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c.sql(ENDLESS).stream_raw().await.unwrap();
     for _ in 0..100 {
         rows.try_next().await.unwrap().unwrap();
     }
@@ -146,7 +135,7 @@ async fn past_the_drain_limits_the_connection_is_closed_instead() {
     config.drain_limits(1024, Duration::from_secs(5));
     let mut c = jsonwire::Client::connect_with(&config).await.unwrap();
     let pid = c.backend_pid().unwrap();
-    let mut rows = c.sql(ENDLESS, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c.sql(ENDLESS).stream_raw().await.unwrap();
     for _ in 0..10 {
         rows.try_next().await.unwrap().unwrap();
     }
@@ -159,11 +148,7 @@ async fn past_the_drain_limits_the_connection_is_closed_instead() {
     .await;
     assert!(blocked, "{}", blocking(move || activity(pid)).await);
     drop(rows);
-    let err = c
-        .sql("SELECT '1'::jsonb", NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap_err();
+    let err = c.sql("SELECT '1'::jsonb").stream_raw().await.unwrap_err();
     assert_eq!(err.kind(), jsonwire::ErrorKind::Closed, "{err}");
     assert!(c.is_closed());
     let gone =

@@ -6,13 +6,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::server;
-use jsonwire::{Client, Config, ErrorKind, NO_PARAMS};
+use jsonwire::{Client, Config, ErrorKind};
 use jsonwire_testkit::Role;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 async fn one_value(c: &mut Client, sql: &str) -> String {
-    let mut rows = c.sql(sql, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c.sql(sql).stream_raw().await.unwrap();
     let v = rows.try_next().await.unwrap().unwrap();
     String::from_utf8(v.to_vec()).unwrap()
 }
@@ -342,17 +342,13 @@ async fn an_oversized_message_is_a_protocol_error_not_an_allocation() {
     let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x"))
         .await
         .unwrap();
-    let mut rows = c
-        .sql("SELECT data FROM t", NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap();
+    let mut rows = c.sql("SELECT data FROM t").stream_raw().await.unwrap();
     let err = rows.try_next().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol);
     assert!(err.to_string().contains("exceeds the limit"), "{err}");
     drop(rows);
     assert!(c.is_closed());
-    let err = c.sql("SELECT 1", NO_PARAMS).stream_raw().await.unwrap_err();
+    let err = c.sql("SELECT 1").stream_raw().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
 }
 
@@ -368,11 +364,7 @@ async fn a_configured_message_limit_applies() {
     let mut config = Config::parse(&format!("host=127.0.0.1 port={port} user=x")).unwrap();
     config.max_message_size(4096);
     let mut c = Client::connect_with(&config).await.unwrap();
-    let mut rows = c
-        .sql("SELECT data FROM t", NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap();
+    let mut rows = c.sql("SELECT data FROM t").stream_raw().await.unwrap();
     let err = rows.try_next().await.unwrap_err();
     assert!(err.to_string().contains("limit of 4096 bytes"), "{err}");
 }
@@ -391,11 +383,7 @@ async fn malformed_rows_are_protocol_errors() {
         let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x"))
             .await
             .unwrap();
-        let mut rows = c
-            .sql("SELECT data FROM t", NO_PARAMS)
-            .stream_raw()
-            .await
-            .unwrap();
+        let mut rows = c.sql("SELECT data FROM t").stream_raw().await.unwrap();
         let err = rows.try_next().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
     }
@@ -410,11 +398,7 @@ async fn a_server_that_hangs_up_mid_stream_is_a_closed_error() {
     let mut c = Client::connect(&format!("host=127.0.0.1 port={port} user=x"))
         .await
         .unwrap();
-    let mut rows = c
-        .sql("SELECT data FROM t", NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap();
+    let mut rows = c.sql("SELECT data FROM t").stream_raw().await.unwrap();
     assert_eq!(rows.try_next().await.unwrap().unwrap(), "{}");
     let err = tokio::time::timeout(Duration::from_secs(10), rows.try_next())
         .await

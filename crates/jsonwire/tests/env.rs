@@ -3,7 +3,7 @@
 
 mod common;
 
-use jsonwire::{Client, NO_PARAMS};
+use jsonwire::Client;
 use jsonwire_testkit::Role;
 
 #[tokio::test]
@@ -22,10 +22,7 @@ async fn environment_fills_in_what_the_string_leaves_out_and_the_string_wins() {
     let mut c = Client::connect("").await.unwrap();
     assert_eq!(c.parameter("application_name").as_deref(), Some("from-env"));
     let mut rows = c
-        .sql(
-            "SELECT jsonb_build_array(current_user, current_setting('work_mem'))",
-            NO_PARAMS,
-        )
+        .sql("SELECT jsonb_build_array(current_user, current_setting('work_mem'))")
         .stream_raw()
         .await
         .unwrap();

@@ -3,8 +3,6 @@
 
 mod common;
 
-use jsonwire::NO_PARAMS;
-
 /// Peak resident set size in bytes (VmHWM), after optionally resetting it.
 fn peak_rss(reset: bool) -> u64 {
     if reset {
@@ -23,7 +21,7 @@ async fn stream_rows(c: &mut jsonwire::Client, n: u64) -> (u64, u64, jsonwire::S
          FROM (SELECT generate_series(1, {n}) AS i) s"
     );
     let base = peak_rss(true);
-    let mut rows = c.sql(&sql, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c.sql(&sql).stream_raw().await.unwrap();
     let mut count = 0;
     while let Some(row) = rows.try_next().await.unwrap() {
         assert!(row.starts_with(b"{"));

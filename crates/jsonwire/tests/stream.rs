@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use common::{client, server};
 use futures_util::TryStreamExt as _;
-use jsonwire::{ErrorKind, NO_PARAMS};
+use jsonwire::ErrorKind;
 use serde::Deserialize;
 
 async fn collect_raw(client: &mut jsonwire::Client, sql: &str) -> Vec<String> {
-    let mut rows = client.sql(sql, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = client.sql(sql).stream_raw().await.unwrap();
     let mut out = Vec::new();
     while let Some(row) = rows.try_next().await.unwrap() {
         out.push(String::from_utf8(row.to_vec()).unwrap());
@@ -161,8 +161,7 @@ async fn typed_rows_and_a_decode_error_naming_the_row_that_does_not_poison_the_s
     let mut c = client().await;
     let mut rows = c
         .sql(
-            "SELECT data FROM (VALUES (1, '{\"id\":1,\"name\":\"a\"}'::jsonb), (2, '{\"id\":\"two\",\"name\":\"b\"}'), (3, '{\"id\":3,\"name\":\"c\"}')) v(i, data) ORDER BY i",
-            NO_PARAMS,
+            "SELECT data FROM (VALUES (1, '{\"id\":1,\"name\":\"a\"}'::jsonb), (2, '{\"id\":\"two\",\"name\":\"b\"}'), (3, '{\"id\":3,\"name\":\"c\"}')) v(i, data) ORDER BY i"
         )
         .stream::<Doc>()
         .await
@@ -228,7 +227,7 @@ async fn wrong_column_count_or_type_is_a_clear_error_and_the_client_stays_usable
         ),
         ("SET work_mem = '8MB'", "returns no rows"),
     ] {
-        let err = c.sql(sql, NO_PARAMS).stream_raw().await.unwrap_err();
+        let err = c.sql(sql).stream_raw().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Column, "{sql}: {err}");
         assert!(err.to_string().contains(needle), "{sql}: {err}");
         assert_eq!(
@@ -243,10 +242,7 @@ async fn wrong_column_count_or_type_is_a_clear_error_and_the_client_stays_usable
 async fn server_error_mid_stream_comes_after_every_earlier_row_then_the_client_is_reused() {
     let mut c = client().await;
     let mut rows = c
-        .sql(
-            "SELECT to_jsonb(100 / (5000 - i)) FROM generate_series(1, 10000) i",
-            NO_PARAMS,
-        )
+        .sql("SELECT to_jsonb(100 / (5000 - i)) FROM generate_series(1, 10000) i")
         .stream_raw()
         .await
         .unwrap();
@@ -267,7 +263,7 @@ async fn server_error_mid_stream_comes_after_every_earlier_row_then_the_client_i
 async fn syntax_error_carries_position_and_hint_fields() {
     let mut c = client().await;
     let err = c
-        .sql("SELECT data FROM jw_docs WHERE", NO_PARAMS)
+        .sql("SELECT data FROM jw_docs WHERE")
         .stream_raw()
         .await
         .unwrap_err();
@@ -280,7 +276,8 @@ async fn syntax_error_carries_position_and_hint_fields() {
         "{err}"
     );
     let err = c
-        .sql("SELECT data FROM jw_docs WHERE id = $1", ["not a number"])
+        .sql("SELECT data FROM jw_docs WHERE id = $1")
+        .bind("not a number")
         .stream_raw()
         .await
         .unwrap_err();
@@ -297,8 +294,7 @@ async fn statement_timeout_mid_stream_is_57014() {
     let mut c = jsonwire::Client::connect(&url).await.unwrap();
     let mut rows = c
         .sql(
-            "SELECT jsonb_build_object('i', i, 's', pg_sleep(CASE WHEN i = 3 THEN 2 ELSE 0 END)::text) FROM generate_series(1, 5) i",
-            NO_PARAMS,
+            "SELECT jsonb_build_object('i', i, 's', pg_sleep(CASE WHEN i = 3 THEN 2 ELSE 0 END)::text) FROM generate_series(1, 5) i"
         )
         .stream_raw()
         .await
@@ -317,10 +313,7 @@ async fn parameters_are_bound_not_interpolated() {
     let evil = "x'); DROP TABLE jw_docs; --";
     let got = {
         let mut s = c
-            .sql(
-                "SELECT jsonb_build_array($1::text, $2::int, $3::float8, $4::bool)",
-                jsonwire::NO_PARAMS,
-            )
+            .sql("SELECT jsonb_build_array($1::text, $2::int, $3::float8, $4::bool)")
             .bind(evil)
             .bind(None::<i32>)
             .bind(f64::INFINITY)
@@ -342,11 +335,36 @@ async fn parameters_are_bound_not_interpolated() {
 }
 
 #[tokio::test]
+async fn bind_all_binds_after_the_parameters_bound_so_far() {
+    let mut c = client().await;
+    let mut s = c
+        .sql("SELECT jsonb_build_array($1::int, $2::text, $3::text)")
+        .bind(1)
+        .bind_all(["two", "three"])
+        .stream_raw()
+        .await
+        .unwrap();
+    assert_eq!(
+        s.try_next().await.unwrap().unwrap(),
+        r#"[1, "two", "three"]"#
+    );
+    drop(s);
+    let mut s = c
+        .query("jw_docs")
+        .filter("id = $1", [2])
+        .bind_all(Vec::<i32>::new())
+        .stream::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(s.try_next().await.unwrap().unwrap()["id"], 2);
+}
+
+#[tokio::test]
 async fn rows_up_to_16_mb() {
     let mut c = client().await;
     for size in [1usize << 20, 16 << 20] {
         let sql = format!("SELECT jsonb_build_object('s', repeat('x', {size}))");
-        let mut rows = c.sql(&sql, NO_PARAMS).stream_raw().await.unwrap();
+        let mut rows = c.sql(&sql).stream_raw().await.unwrap();
         let row = rows.try_next().await.unwrap().unwrap();
         assert_eq!(row.len(), size + 9);
         assert!(row.starts_with(br#"{"s": "xxx"#) && row.ends_with(b"xx\"}"));
@@ -356,10 +374,7 @@ async fn rows_up_to_16_mb() {
     }
     // The big buffer is given back: a small query afterwards holds a small one.
     let mut rows = c
-        .sql(
-            "SELECT to_jsonb(i) FROM generate_series(1, 100000) i",
-            NO_PARAMS,
-        )
+        .sql("SELECT to_jsonb(i) FROM generate_series(1, 100000) i")
         .stream_raw()
         .await
         .unwrap();
@@ -383,14 +398,13 @@ async fn notices_parameter_changes_and_notifications_mid_stream_do_not_break_it(
     let notes = Arc::new(Mutex::new(Vec::new()));
     let sink = notes.clone();
     c.on_notification(move |n| sink.lock().unwrap().push(n.payload.clone()));
-    c.execute("LISTEN jw_channel").await.unwrap();
+    c.batch_execute("LISTEN jw_channel").await.unwrap();
     let mut rows = c
         .sql(
             "SELECT CASE WHEN i = 50 THEN to_jsonb(set_config('application_name', 'changed', false)) \
                     WHEN i = 60 THEN to_jsonb(pg_notify('jw_channel', 'hello')::text) \
                     ELSE jw_noisy(i) END \
-             FROM generate_series(1, 100) i",
-            NO_PARAMS,
+             FROM generate_series(1, 100) i"
         )
         .stream_raw()
         .await
@@ -410,10 +424,7 @@ async fn notices_parameter_changes_and_notifications_mid_stream_do_not_break_it(
 async fn stats_count_rows_bytes_and_first_row_time() {
     let mut c = client().await;
     let mut rows = c
-        .sql(
-            "SELECT jsonb_build_object('i', i) FROM generate_series(1, 1000) i",
-            NO_PARAMS,
-        )
+        .sql("SELECT jsonb_build_object('i', i) FROM generate_series(1, 1000) i")
         .stream_raw()
         .await
         .unwrap();
@@ -433,7 +444,7 @@ async fn stats_count_rows_bytes_and_first_row_time() {
 async fn chunks_hand_out_buffered_rows_together_within_limits() {
     let mut c = client().await;
     let mut rows = c
-        .sql("SELECT jsonb_build_object('i', i, 'pad', repeat('p', 100)) FROM generate_series(1, 20000) i", NO_PARAMS)
+        .sql("SELECT jsonb_build_object('i', i, 'pad', repeat('p', 100)) FROM generate_series(1, 20000) i")
         .stream_raw()
         .await
         .unwrap();
@@ -459,8 +470,7 @@ async fn the_first_row_is_handed_out_as_soon_as_it_arrives() {
     let mut rows = c
         .sql(
             "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 1000), 's', CASE WHEN i = 101 THEN pg_sleep(2)::text END) \
-             FROM (SELECT generate_series(1, 101) AS i) s",
-            NO_PARAMS,
+             FROM (SELECT generate_series(1, 101) AS i) s"
         )
         .stream_raw()
         .await
