@@ -59,7 +59,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Typed rows, filtered on the server with a bound parameter.
     let mut orders = client
         .query("v_jw_example_order")
-        .filter("data->>'status' = $1", ["paid"])
+        .filter("data->>'status' = $1")
+        .bind("paid")
         .order_by("data->>'created_at' DESC")
         .limit(10_000)
         .stream::<Order>()

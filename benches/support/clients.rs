@@ -101,7 +101,7 @@ fn jw_query<'a>(
 ) -> jsonwire::Query<&'a mut jsonwire::Client> {
     match w.below_bucket {
         None => client.query(w.view),
-        Some(p) => client.query(w.view).filter(SELECTIVITY_PREDICATE, [p]),
+        Some(p) => client.query(w.view).filter(SELECTIVITY_PREDICATE).bind(p),
     }
 }
 

@@ -25,7 +25,8 @@ use crate::stream::{self, Holder, JsonStream, RawStream};
 /// let mut client = jsonwire::Client::connect("postgres://app@localhost/shop").await?;
 /// let mut orders = client
 ///     .query("v_order")
-///     .filter("data->>'status' = $1", ["paid"])
+///     .filter("data->>'status' = $1")
+///     .bind("paid")
 ///     .limit(100)
 ///     .stream::<serde_json::Value>()
 ///     .await?;
@@ -304,17 +305,25 @@ impl<S> Query<S> {
         }
     }
 
-    /// Adds a SQL predicate (combined with earlier ones by `AND`) and binds `params` after
-    /// the parameters bound so far; number placeholders accordingly (`$1`, `$2`, …).
-    pub fn filter<P>(mut self, predicate: &str, params: P) -> Query<S>
-    where
-        P: IntoIterator,
-        P::Item: Into<Param>,
-    {
+    /// Adds a SQL predicate, combined with earlier ones by `AND`; bind the values of its
+    /// placeholders with [`Query::bind`] (number them across the whole query: `$1`, `$2`, …).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &mut jsonwire::Client) -> jsonwire::Result<()> {
+    /// let rows = client
+    ///     .query("v_order")
+    ///     .filter("data->>'status' = $1")
+    ///     .bind("paid")
+    ///     .filter("(data->>'total')::numeric > $2")
+    ///     .bind(100)
+    ///     .stream_raw()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn filter(mut self, predicate: &str) -> Query<S> {
         if let Some(s) = self.builder("filter") {
             s.filter(predicate);
         }
-        self.params.extend(params.into_iter().map(Into::into));
         self
     }
 

@@ -10,7 +10,8 @@
 //! // Typed rows, a predicate with bound parameters, ordering and a limit.
 //! let mut orders = client
 //!     .query("v_order")
-//!     .filter("data->>'status' = $1", ["paid"])
+//!     .filter("data->>'status' = $1")
+//!     .bind("paid")
 //!     .order_by("data->>'created_at' DESC")
 //!     .limit(10_000)
 //!     .stream::<Order>()

@@ -5,7 +5,7 @@
 mod common;
 
 use common::fake::{conninfo, fake_server, jsonb_description, msg, query, ready_session, row};
-use jsonwire::{Client, Config, ErrorKind, NO_PARAMS};
+use jsonwire::{Client, Config, ErrorKind};
 use peak_alloc::PeakAlloc;
 
 #[global_allocator]
@@ -60,7 +60,7 @@ async fn a_flood_of_parameter_names_is_capped() {
     let port = fake_server(ready_session(), response, true).await;
     let mut c = Client::connect(&conninfo(port)).await.unwrap();
     let (count, growth) = peak_growth(async {
-        let mut rows = c.sql("SELECT 1", NO_PARAMS).stream_raw().await.unwrap();
+        let mut rows = c.sql("SELECT 1").stream_raw().await.unwrap();
         let mut n = 0;
         while rows.try_next().await.unwrap().is_some() {
             n += 1;
@@ -131,7 +131,7 @@ async fn a_small_read_buffer_still_takes_a_large_row() {
     config.read_buffer_size(4096);
     let mut c = Client::connect_with(&config).await.unwrap();
     let (len, growth) = peak_growth(async {
-        let mut rows = c.sql("SELECT 1", NO_PARAMS).stream_raw().await.unwrap();
+        let mut rows = c.sql("SELECT 1").stream_raw().await.unwrap();
         let r = rows.try_next().await.unwrap().unwrap();
         let stats = rows.stats();
         assert!(stats.buffer_high_water <= 2 * sent, "{stats:?}");

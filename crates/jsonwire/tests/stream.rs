@@ -87,8 +87,10 @@ async fn query_builder_with_filter_order_and_limit() {
     let mut c = client().await;
     let mut rows = c
         .query("jw_view")
-        .filter("(data->>'id')::int > $1", [1])
-        .filter("data->>'name' <> $2", ["nested"])
+        .filter("(data->>'id')::int > $1")
+        .bind(1)
+        .filter("data->>'name' <> $2")
+        .bind("nested")
         .order_by("(data->>'id')::int DESC")
         .limit(10)
         .stream::<serde_json::Value>()
@@ -106,7 +108,7 @@ async fn a_trailing_comment_in_order_by_does_not_swallow_the_limit() {
     let mut c = client().await;
     let mut rows = c
         .query("jw_view")
-        .filter("true -- all", NO_PARAMS)
+        .filter("true -- all")
         .order_by("data->>'id' --")
         .limit(2)
         .stream_raw()
@@ -120,7 +122,7 @@ async fn a_trailing_comment_in_order_by_does_not_swallow_the_limit() {
     drop(rows);
     let err = c
         .query("jw_view")
-        .filter("true) OR (true", NO_PARAMS)
+        .filter("true) OR (true")
         .stream_raw()
         .await
         .unwrap_err();
@@ -351,7 +353,8 @@ async fn bind_all_binds_after_the_parameters_bound_so_far() {
     drop(s);
     let mut s = c
         .query("jw_docs")
-        .filter("id = $1", [2])
+        .filter("id = $1")
+        .bind(2)
         .bind_all(Vec::<i32>::new())
         .stream::<serde_json::Value>()
         .await

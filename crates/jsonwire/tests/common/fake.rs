@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jsonwire::{Client, NO_PARAMS};
+use jsonwire::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -74,7 +74,7 @@ pub async fn query(response: Vec<u8>, linger: bool) -> (Vec<String>, Option<json
     let port = fake_server(ready_session(), response, linger).await;
     let mut c = Client::connect(&conninfo(port)).await.unwrap();
     let work = async {
-        let mut rows = match c.sql("SELECT data FROM t", NO_PARAMS).stream_raw().await {
+        let mut rows = match c.sql("SELECT data FROM t").stream_raw().await {
             Ok(rows) => rows,
             Err(e) => return (vec![], Some(e)),
         };
