@@ -154,7 +154,7 @@ impl Client {
     ///
     /// `None` when the server sent no cancel key (RDS Proxy and some other poolers send
     /// none). Such a connection cannot cancel a query: dropping a stream before its end
-    /// closes the connection instead (the next query returns [`ErrorKind::Closed`]), so an
+    /// closes the connection instead (the next query returns [`ErrorKind::Closed`](crate::ErrorKind::Closed)), so an
     /// abandoned query never keeps the client reading.
     pub fn cancel_token(&self) -> Option<CancelToken> {
         self.slot.cancel_token().cloned()

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use jsonwire::{Client, ErrorKind, NO_PARAMS};
+use jsonwire::{Client, ErrorKind};
 use jsonwire_testkit::PgServer;
 
 struct Pair {
@@ -42,7 +42,7 @@ fn hosts(servers: &[&PgServer], attrs: &str) -> String {
 /// `"primary"` or `"standby"`: what the connected server says of itself.
 async fn which(c: &mut Client) -> &'static str {
     let mut rows = c
-        .sql("SELECT to_jsonb(pg_is_in_recovery())", NO_PARAMS)
+        .sql("SELECT to_jsonb(pg_is_in_recovery())")
         .stream_raw()
         .await
         .unwrap();

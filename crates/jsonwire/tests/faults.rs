@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{activity, server, wait_until};
-use jsonwire::{Client, ErrorKind, NO_PARAMS};
+use jsonwire::{Client, ErrorKind};
 use jsonwire_testkit::PgServer;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -26,7 +26,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// Reads `rows` to its end within [`BOUND`]: the rows read and the error that ended it.
-async fn read_to_end(rows: &mut jsonwire::RawStream<'_>) -> (u64, Option<jsonwire::Error>) {
+async fn read_to_end(
+    rows: &mut jsonwire::RawStream<&mut jsonwire::Client>,
+) -> (u64, Option<jsonwire::Error>) {
     let work = async {
         let mut n = 0;
         loop {
@@ -69,7 +71,7 @@ async fn connect(server: &PgServer, app: &str) -> Client {
 async fn a_backend_terminated_mid_stream_is_its_fatal_57p01() {
     let mut c = connect(server(), "jw_fault_terminate").await;
     let pid = c.backend_pid().unwrap();
-    let mut rows = c.sql(SLOW_ROWS, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c.sql(SLOW_ROWS).stream_raw().await.unwrap();
     for _ in 0..20 {
         rows.try_next().await.unwrap().unwrap();
     }
@@ -102,15 +104,11 @@ async fn a_backend_terminated_while_idle_fails_the_next_query_with_its_reason() 
     .await;
     assert!(gone);
     let started = Instant::now();
-    let err = c
-        .sql("SELECT '1'::jsonb", NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap_err();
+    let err = c.sql("SELECT '1'::jsonb").stream_raw().await.unwrap_err();
     assert!(started.elapsed() < BOUND);
     assert_eq!(err.code(), Some("57P01"), "{err}");
     assert!(c.is_closed());
-    let err = c.sql("SELECT 1", NO_PARAMS).stream_raw().await.unwrap_err();
+    let err = c.sql("SELECT 1").stream_raw().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
 }
 
@@ -122,11 +120,7 @@ async fn stop_and_restart(mode: &'static str) {
     let app = "jw_fault_stop";
     let mut streaming = connect(server, app).await;
     let mut idle = connect(server, app).await;
-    let mut rows = streaming
-        .sql(SLOW_ROWS, NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap();
+    let mut rows = streaming.sql(SLOW_ROWS).stream_raw().await.unwrap();
     for _ in 0..10 {
         rows.try_next().await.unwrap().unwrap();
     }
@@ -145,18 +139,14 @@ async fn stop_and_restart(mode: &'static str) {
     blocking(move || server.restart().unwrap()).await;
     let started = Instant::now();
     let err = idle
-        .sql("SELECT '1'::jsonb", NO_PARAMS)
+        .sql("SELECT '1'::jsonb")
         .stream_raw()
         .await
         .unwrap_err();
     assert!(started.elapsed() < BOUND);
     assert!(err.is_fatal(), "{mode}: {err}");
     let mut fresh = connect(server, app).await;
-    let mut rows = fresh
-        .sql("SELECT '2'::jsonb", NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap();
+    let mut rows = fresh.sql("SELECT '2'::jsonb").stream_raw().await.unwrap();
     assert_eq!(rows.try_next().await.unwrap().unwrap(), "2");
     assert_eq!(rows.try_next().await.unwrap(), None);
     drop(rows);
@@ -207,10 +197,7 @@ async fn a_cancel_endpoint_that_hangs_does_not_hold_up_the_next_query() {
     .unwrap();
     for i in 0..3 {
         let mut rows = c
-            .sql(
-                "SELECT to_jsonb(i) FROM generate_series(1, 50) i",
-                NO_PARAMS,
-            )
+            .sql("SELECT to_jsonb(i) FROM generate_series(1, 50) i")
             .stream_raw()
             .await
             .unwrap();
@@ -221,7 +208,7 @@ async fn a_cancel_endpoint_that_hangs_does_not_hold_up_the_next_query() {
         let took = started.elapsed();
         assert!(took < Duration::from_secs(1), "round {i}: {took:?}");
         let mut next = c
-            .sql("SELECT '\"next\"'::jsonb", NO_PARAMS)
+            .sql("SELECT '\"next\"'::jsonb")
             .stream_raw()
             .await
             .unwrap();

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::server;
-use jsonwire::{Client, Config, ConnectRetry, ErrorKind, NO_PARAMS};
+use jsonwire::{Client, Config, ConnectRetry, ErrorKind};
 use jsonwire_testkit::{PgServer, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 async fn one_value(c: &mut Client, sql: &str) -> String {
-    let mut rows = c.sql(sql, NO_PARAMS).stream_raw().await.unwrap();
+    let mut rows = c.sql(sql).stream_raw().await.unwrap();
     let v = rows.try_next().await.unwrap().unwrap();
     String::from_utf8(v.to_vec()).unwrap()
 }

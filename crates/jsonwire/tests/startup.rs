@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::server;
-use jsonwire::{Client, Config, ErrorKind, ProtocolVersion, NO_PARAMS};
+use jsonwire::{Client, Config, ErrorKind, ProtocolVersion};
 use jsonwire_testkit::Role;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -199,7 +199,7 @@ async fn without_a_cancel_key_an_abandoned_stream_closes_the_connection() {
         .unwrap();
     assert!(c.cancel_token().is_none());
     let mut rows = c
-        .sql("SELECT data FROM endless", NO_PARAMS)
+        .sql("SELECT data FROM endless")
         .stream_raw()
         .await
         .unwrap();
@@ -208,7 +208,7 @@ async fn without_a_cancel_key_an_abandoned_stream_closes_the_connection() {
     let (hung_up, rest) = server.await.unwrap();
     assert!(hung_up, "the client kept the connection open");
     assert_eq!(rest, b"X\0\0\0\x04", "a Terminate, then the close");
-    let err = c.sql("SELECT 1", NO_PARAMS).stream_raw().await.unwrap_err();
+    let err = c.sql("SELECT 1").stream_raw().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
 }
 
@@ -258,11 +258,7 @@ async fn protocol_negotiation_against_the_real_server() {
     let mut config = Config::parse(&s.url()).unwrap();
     config.max_protocol_version(ProtocolVersion::V3_2);
     let mut c = Client::connect_with(&config).await.unwrap();
-    let mut rows = c
-        .sql("SELECT to_jsonb(1)", NO_PARAMS)
-        .stream_raw()
-        .await
-        .unwrap();
+    let mut rows = c.sql("SELECT to_jsonb(1)").stream_raw().await.unwrap();
     assert_eq!(rows.try_next().await.unwrap().unwrap(), "1");
     drop(rows);
     config.min_protocol_version(ProtocolVersion::V3_2);
