@@ -23,8 +23,8 @@ pub fn benches(c: &mut Criterion) {
     );
     assert_eq!(
         select(),
-        "SELECT \"data\" FROM \"public\".\"v_order\" WHERE (data->>'status' = $1\n) AND \
-         ((data->>'total')::numeric > $2\n) ORDER BY data->>'created_at' DESC LIMIT 10000"
+        "SELECT \"data\" FROM \"public\".\"v_order\"\nWHERE (\ndata->>'status' = $1\n) AND (\n\
+         (data->>'total')::numeric > $2\n)\nORDER BY\ndata->>'created_at' DESC\nLIMIT 10000"
     );
 
     let mut group = c.benchmark_group("sql");
