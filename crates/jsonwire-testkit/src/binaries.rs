@@ -94,6 +94,11 @@ impl Binaries {
         self.as_postgres
     }
 
+    /// The `postgres` server binary.
+    pub(crate) fn postgres(&self) -> PathBuf {
+        self.path("postgres")
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         match &self.dir {
             Some(dir) => dir.join(name),

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::binaries::{run, Binaries};
 use crate::error::{Error, ErrorKind};
+use crate::tls::{self, TlsFiles};
 use crate::Role;
 
 /// Settings suited to throw-away test servers: durability off, room for many connections.
@@ -56,13 +57,19 @@ pub(crate) struct Cluster {
     pub(crate) socket_dir: PathBuf,
     pub(crate) log: PathBuf,
     pub(crate) port: u16,
+    pub(crate) tls: Option<TlsFiles>,
     watchdog: Option<Child>,
 }
 
 impl Cluster {
     /// Creates, initialises and starts a cluster with the kit's settings plus `extra`.
-    pub(crate) fn start(bins: &Binaries, extra: &[(String, String)]) -> Result<Cluster, Error> {
-        let mut cluster = Cluster::prepare(bins)?;
+    /// With `with_tls`, the server runs with `ssl=on` and certificates made for it.
+    pub(crate) fn start(
+        bins: &Binaries,
+        extra: &[(String, String)],
+        with_tls: bool,
+    ) -> Result<Cluster, Error> {
+        let mut cluster = Cluster::prepare(bins, with_tls)?;
         run(
             bins.server("initdb")
                 .current_dir(&cluster.base)
@@ -92,7 +99,7 @@ impl Cluster {
         primary: &Cluster,
         extra: &[(String, String)],
     ) -> Result<Cluster, Error> {
-        let mut cluster = Cluster::prepare(bins)?;
+        let mut cluster = Cluster::prepare(bins, false)?;
         run(
             bins.server("pg_basebackup")
                 .current_dir(&cluster.base)
@@ -121,7 +128,7 @@ impl Cluster {
 
     /// A new cluster directory with its socket directory and watchdog, owned by the user the
     /// server runs as.
-    fn prepare(bins: &Binaries) -> Result<Cluster, Error> {
+    fn prepare(bins: &Binaries, with_tls: bool) -> Result<Cluster, Error> {
         let base = create_unique_dir()?;
         let mut cluster = Cluster {
             data: base.join("data"),
@@ -129,6 +136,7 @@ impl Cluster {
             log: base.join("server.log"),
             base,
             port: 0,
+            tls: None,
             watchdog: None,
         };
         // Spawned first, so whatever fails from here on (or however the process dies) the
@@ -140,6 +148,9 @@ impl Cluster {
                 e,
             )
         })?;
+        if with_tls {
+            cluster.tls = Some(tls::generate(&cluster.base.join("tls"))?);
+        }
         if bins.as_postgres() {
             run(
                 Command::new("chown")
@@ -190,10 +201,12 @@ impl Cluster {
     fn configure(&self, extra: &[(String, String)]) -> Result<(), Error> {
         let mut conf = String::from("\n# jsonwire-testkit\n");
         let socket_dir = self.socket_dir.to_string_lossy();
+        let tls_settings = self.tls.as_ref().map(tls::settings).unwrap_or_default();
         let ours = SETTINGS
             .iter()
             .map(|&(k, v)| (k, v))
-            .chain([("unix_socket_directories", &*socket_dir)]);
+            .chain([("unix_socket_directories", &*socket_dir)])
+            .chain(tls_settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         for (name, value) in ours.chain(extra.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             let _ = writeln!(conf, "{name} = '{}'", value.replace('\'', "''"));
         }
@@ -204,7 +217,7 @@ impl Cluster {
             .and_then(|mut f| f.write_all(conf.as_bytes()))
             .map_err(|e| Error::io(format!("could not write {}", path.display()), e))?;
         let path = self.data.join("pg_hba.conf");
-        fs::write(&path, hba_conf())
+        fs::write(&path, hba_conf(self.tls.is_some()))
             .map_err(|e| Error::io(format!("could not write {}", path.display()), e))
     }
 
@@ -282,21 +295,25 @@ impl Drop for Cluster {
     }
 }
 
-/// `pg_hba.conf`: each test role only by its own method, then everyone else (the superuser
-/// `postgres`, roles a test creates) by trust. Rules match top-down, so order matters.
-/// Replication connections (a standby's base backup and WAL stream) are trusted.
-fn hba_conf() -> String {
+/// `pg_hba.conf`: each test role only by its own method, the TLS roles by theirs, then
+/// everyone else (the superuser `postgres`, roles a test creates) by trust. Rules match
+/// top-down, so order matters. Replication connections (a standby's base backup and WAL
+/// stream) are trusted.
+fn hba_conf(with_tls: bool) -> String {
     let mut hba = String::from("# TYPE  DATABASE  USER  ADDRESS  METHOD\n");
     hba.push_str("local replication all trust\nhost replication all 127.0.0.1/32 trust\n");
-    let users = Role::ALL
-        .iter()
-        .map(|r| (r.user(), r.hba_method()))
-        .chain([("all", "trust")]);
-    for (user, method) in users {
+    let line = |hba: &mut String, user: &str, method: &str| {
         let _ = writeln!(hba, "local all {user} {method}");
         let _ = writeln!(hba, "host all {user} 127.0.0.1/32 {method}");
         let _ = writeln!(hba, "host all {user} ::1/128 {method}");
+    };
+    for role in Role::ALL {
+        line(&mut hba, role.user(), role.hba_method());
     }
+    if with_tls {
+        hba.push_str(&tls::hba_lines());
+    }
+    line(&mut hba, "all", "trust");
     hba
 }
 

@@ -64,9 +64,11 @@ mod cluster;
 mod error;
 mod server;
 mod target;
+pub mod tls;
 
 pub use error::{Error, ErrorKind};
 pub use server::{Builder, PgServer, TEST_URL_VAR};
+pub use tls::TlsFiles;
 
 /// Password of [`Role::Password`] (`jw_password`), sent in cleartext.
 pub const PASSWORD_PASSWORD: &str = "jw_password_pw";

@@ -37,6 +37,7 @@ pub struct Builder {
     init: Vec<Init>,
     bindir: Option<PathBuf>,
     replication: bool,
+    tls: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +65,14 @@ impl Builder {
     /// Runs the SQL file at `path` like [`sql`](Self::sql).
     pub fn sql_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.init.push(Init::File(path.into()));
+        self
+    }
+
+    /// Turns TLS on (`ssl=on`, with certificates generated for the cluster: see
+    /// [`PgServer::tls`]) or off. By default it is on when the server binary was built with
+    /// SSL support.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = Some(on);
         self
     }
 
@@ -100,8 +109,13 @@ impl Builder {
             None if self.replication => PgServer::private(
                 &self.settings,
                 Binaries::find_having(self.bindir.as_deref(), "pg_basebackup")?,
+                self.tls,
             )?,
-            None => PgServer::private(&self.settings, Binaries::find(self.bindir.as_deref())?)?,
+            None => PgServer::private(
+                &self.settings,
+                Binaries::find(self.bindir.as_deref())?,
+                self.tls,
+            )?,
         };
         for init in &self.init {
             match init {
@@ -144,8 +158,13 @@ impl PgServer {
             .map_err(Clone::clone)
     }
 
-    fn private(settings: &[(String, String)], bins: Binaries) -> Result<PgServer, Error> {
-        let cluster = Cluster::start(&bins, settings)?;
+    fn private(
+        settings: &[(String, String)],
+        bins: Binaries,
+        tls: Option<bool>,
+    ) -> Result<PgServer, Error> {
+        let tls = tls.unwrap_or_else(|| crate::tls::server_has_ssl(&bins.postgres()));
+        let cluster = Cluster::start(&bins, settings, tls)?;
         let target = Target {
             host: "127.0.0.1".to_string(),
             port: cluster.port,
@@ -161,6 +180,9 @@ impl PgServer {
             roles: true,
         };
         server.run_sql(&roles_sql())?;
+        if tls {
+            server.run_sql(&crate::tls::roles_sql())?;
+        }
         server.version_num = server.query_version()?;
         Ok(server)
     }
@@ -241,6 +263,11 @@ impl PgServer {
                 format!("unexpected server_version_num {out:?} from {}", self.url),
             )
         })
+    }
+
+    /// The certificate files of a private cluster started with TLS on; `None` otherwise.
+    pub fn tls(&self) -> Option<&crate::TlsFiles> {
+        self.cluster.as_ref().and_then(|c| c.tls.as_ref())
     }
 
     /// The host to connect to: `"127.0.0.1"` for a private cluster.

@@ -47,7 +47,8 @@ mod stream;
 pub use client::{Client, Query, Source};
 pub use config::{
     AuthMethod, ChannelBinding, Config, ConnectRetry, EffectiveConfig, GssEncMode,
-    LoadBalanceHosts, PasswordSource, ProtocolVersion, RequireAuth, SslMode, TargetSessionAttrs,
+    LoadBalanceHosts, PasswordSource, ProtocolVersion, RequireAuth, SslMode, SslNegotiation,
+    TargetSessionAttrs,
 };
 pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};

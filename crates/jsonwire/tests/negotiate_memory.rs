@@ -41,7 +41,7 @@ async fn a_20_mib_negotiate_protocol_version_is_refused_without_buffering_it() {
     let err = tokio::time::timeout(
         Duration::from_secs(10),
         Client::connect(&format!(
-            "host=127.0.0.1 port={port} user=u max_protocol_version=latest"
+            "host=127.0.0.1 port={port} user=u sslmode=disable max_protocol_version=latest"
         )),
     )
     .await

@@ -26,12 +26,19 @@ fn auth(code: i32, rest: &[u8]) -> Vec<u8> {
     msg(b'R', &body)
 }
 
+/// The StartupMessage body; an SSLRequest before it (sslmode=prefer) is answered `N`, as a
+/// server without TLS does.
 async fn read_startup(sock: &mut TcpStream) -> Vec<u8> {
-    let mut len = [0u8; 4];
-    sock.read_exact(&mut len).await.unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize - 4];
-    sock.read_exact(&mut body).await.unwrap();
-    body
+    loop {
+        let mut len = [0u8; 4];
+        sock.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+        sock.read_exact(&mut body).await.unwrap();
+        if body != [0x04, 0xd2, 0x16, 0x2f] {
+            return body;
+        }
+        sock.write_all(b"N").await.unwrap();
+    }
 }
 
 /// A fake server for one connection: reads the StartupMessage, writes `script`, then records

@@ -340,23 +340,8 @@ const CASES: &[(&str, Want, Env)] = &[
 ];
 
 /// Cases where jsonwire knowingly differs from libpq: `(uri, jsonwire's output, why)`. The test
-/// fails when one of them starts to match, so that the exemption is removed.
-/// Both are about the default, not the parse: libpq parses the same `sslmode` as jsonwire.
-const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    (
-        "postgresql://host?sslmode=prefer",
-        "host='host' (inet)",
-        SSLROOTCERT_SYSTEM,
-    ),
-    (
-        "postgresql://host?sslmode=verify-full",
-        "host='host' sslmode='verify-full' (inet)",
-        SSLROOTCERT_SYSTEM,
-    ),
-];
-
-const SSLROOTCERT_SYSTEM: &str = "jsonwire does not read sslrootcert / PGSSLROOTCERT, so \
-     sslrootcert=system does not raise the default sslmode to verify-full as in libpq 16+";
+/// fails when one of them starts to match, so that the exemption is removed. None today.
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[];
 
 /// What `libpq_uri_regress` prints for `config`: each option set in it whose value differs
 /// from the default, in libpq's keyword order, then whether it names a TCP host.

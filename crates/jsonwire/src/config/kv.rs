@@ -189,6 +189,11 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
         "requirepeer" => config.requirepeer = text(),
         "gssencmode" => config.gssencmode = Some(value.parse()?),
         "krbsrvname" => config.krbsrvname = text(),
+        "sslrootcert" => config.ssl_root_cert = text(),
+        "sslcert" => config.ssl_cert = text(),
+        "sslkey" => config.ssl_key = text(),
+        "sslsni" => config.ssl_sni = Some(super::tls::parse_sni(value, None)?),
+        "sslnegotiation" => config.ssl_negotiation = Some(value.parse()?),
         "require_auth" => config.require_auth = Some(value.parse()?),
         "channel_binding" => config.channel_binding = Some(value.parse()?),
         "min_protocol_version" => {
@@ -377,6 +382,21 @@ impl fmt::Display for Config {
         if let Some(name) = &self.krbsrvname {
             pair(f, "krbsrvname", name)?;
         }
+        for (key, value) in [
+            ("sslrootcert", &self.ssl_root_cert),
+            ("sslcert", &self.ssl_cert),
+            ("sslkey", &self.ssl_key),
+        ] {
+            if let Some(value) = value {
+                pair(f, key, value)?;
+            }
+        }
+        if let Some(sni) = self.ssl_sni {
+            pair(f, "sslsni", if sni { "1" } else { "0" })?;
+        }
+        if let Some(negotiation) = self.ssl_negotiation {
+            pair(f, "sslnegotiation", negotiation.as_str())?;
+        }
         if let Some(methods) = &self.require_auth {
             pair(f, "require_auth", &methods.to_string())?;
         }
@@ -445,6 +465,3 @@ fn fmt_tuning(t: &Tuning, pair: &mut dyn FnMut(&str, &str) -> fmt::Result) -> fm
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod round_trip;

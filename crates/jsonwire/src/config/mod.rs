@@ -13,6 +13,7 @@ mod pgpass;
 mod resolve;
 mod retry;
 mod service;
+mod tls;
 mod tuning;
 mod url;
 
@@ -26,6 +27,8 @@ pub(crate) use tuning::Tuning;
 
 pub use crate::proto::startup::{AuthMethod, ProtocolVersion};
 pub use auth::{ChannelBinding, RequireAuth};
+pub use tls::SslNegotiation;
+pub(crate) use tls::{RootCerts, TlsSettings};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -37,21 +40,32 @@ use crate::error::{Error, Result};
 
 use kv::invalid;
 
-/// libpq's `sslmode`.
+/// libpq's `sslmode`: whether TLS is used and what is verified.
+///
+/// As in libpq, TLS is never used on a Unix-domain socket, whatever the mode; a root
+/// certificate file (`sslrootcert`, default `~/.postgresql/root.crt`) makes every mode that
+/// uses TLS verify the certificate chain; and `prefer`/`allow` try the other encryption on a
+/// new connection when the first attempt's TLS handshake fails or the server rejects it before
+/// authentication completes (a `hostssl`/`hostnossl` line, a wrong password).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SslMode {
     /// Only try a non-TLS connection.
     Disable,
-    /// First try a non-TLS connection; if that fails, try TLS.
+    /// First try a non-TLS connection; if the server rejects it, try TLS.
     Allow,
-    /// First try TLS; if that fails, try a non-TLS connection (libpq's default).
+    /// First try TLS (plaintext on the same connection if the server refuses TLS); if the
+    /// handshake fails or the server rejects the connection, try without TLS (libpq's
+    /// default). Protects against eavesdropping only when the server insists on TLS.
     #[default]
     Prefer,
-    /// Only try TLS, without verifying the certificate.
+    /// Only TLS. Without a root certificate file the server's certificate is not checked, so
+    /// this protects against eavesdropping but not against a man in the middle; with one it
+    /// behaves as `VerifyCa`.
     Require,
-    /// Only try TLS, verifying the certificate chain.
+    /// Only TLS, and the certificate chain must lead to a root certificate in `sslrootcert`.
     VerifyCa,
-    /// Only try TLS, verifying the chain and the host name.
+    /// Only TLS, the chain verified and the certificate issued for the host name (or IP
+    /// address) connected to: the only mode that stops a man in the middle.
     VerifyFull,
 }
 
@@ -119,6 +133,11 @@ pub struct Config {
     pub(crate) requirepeer: Option<String>,
     pub(crate) gssencmode: Option<GssEncMode>,
     pub(crate) krbsrvname: Option<String>,
+    pub(crate) ssl_root_cert: Option<String>,
+    pub(crate) ssl_cert: Option<String>,
+    pub(crate) ssl_key: Option<String>,
+    pub(crate) ssl_sni: Option<bool>,
+    pub(crate) ssl_negotiation: Option<SslNegotiation>,
     pub(crate) require_auth: Option<RequireAuth>,
     pub(crate) channel_binding: Option<ChannelBinding>,
     pub(crate) min_protocol_version: Option<ProtocolVersion>,
@@ -142,7 +161,8 @@ impl Config {
     /// `connect_timeout`, `sslmode`, `passfile`, `target_session_attrs`,
     /// `load_balance_hosts`, `service`, `servicefile`, `requirepeer`, `gssencmode`,
     /// `krbsrvname`, `keepalives`, `keepalives_idle`, `keepalives_interval`,
-    /// `keepalives_count`, `tcp_user_timeout`, `require_auth`, `channel_binding`,
+    /// `keepalives_count`, `tcp_user_timeout`, `sslrootcert`, `sslcert`, `sslkey`, `sslsni`,
+    /// `sslnegotiation`, `require_auth`, `channel_binding`,
     /// `min_protocol_version`, `max_protocol_version` and `client_encoding` (which must be
     /// `UTF8`).
     /// `host`, `hostaddr` and `port` take comma-separated lists; a host starting with `/` is a
@@ -489,6 +509,11 @@ impl fmt::Debug for Config {
             .field("requirepeer", &self.requirepeer)
             .field("gssencmode", &self.gssencmode)
             .field("krbsrvname", &self.krbsrvname)
+            .field("ssl_root_cert", &self.ssl_root_cert)
+            .field("ssl_cert", &self.ssl_cert)
+            .field("ssl_key", &self.ssl_key)
+            .field("ssl_sni", &self.ssl_sni)
+            .field("ssl_negotiation", &self.ssl_negotiation)
             .field("require_auth", &self.require_auth)
             .field("channel_binding", &self.channel_binding)
             .field("min_protocol_version", &self.min_protocol_version)

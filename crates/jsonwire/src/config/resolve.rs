@@ -11,7 +11,7 @@ use super::kv::{invalid, parse_hostaddrs, parse_ports, parse_timeout};
 use super::pgpass::{self, Lookup};
 use super::{
     service, ChannelBinding, Config, ConnectRetry, GssEncMode, LoadBalanceHosts, PasswordSource,
-    ProtocolVersion, Redacted, RequireAuth, SslMode, TargetSessionAttrs, DEFAULT_PORT,
+    ProtocolVersion, Redacted, RequireAuth, SslMode, TargetSessionAttrs, TlsSettings, DEFAULT_PORT,
     DEFAULT_SOCKET_DIRS,
 };
 use crate::error::{Error, Result};
@@ -106,7 +106,27 @@ impl Config {
                 (None, None) => None,
             }
             .filter(|t| !t.is_zero());
-        let ssl_mode = from_env(self.ssl_mode, var, "PGSSLMODE", "sslmode")?.unwrap_or_default();
+        let sni = match (self.ssl_sni, var("PGSSLSNI")) {
+            (Some(sni), _) => sni,
+            (None, Some(v)) => super::tls::parse_sni(&v, Some("PGSSLSNI"))?,
+            (None, None) => true,
+        };
+        let tls = TlsSettings::resolve(
+            from_env(self.ssl_mode, var, "PGSSLMODE", "sslmode")?,
+            self.ssl_root_cert.clone().or_else(|| var("PGSSLROOTCERT")),
+            self.ssl_cert.clone().or_else(|| var("PGSSLCERT")),
+            self.ssl_key.clone().or_else(|| var("PGSSLKEY")),
+            sni,
+            from_env(
+                self.ssl_negotiation,
+                var,
+                "PGSSLNEGOTIATION",
+                "sslnegotiation",
+            )?
+            .unwrap_or_default(),
+            env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
+        )?;
+        let ssl_mode = tls.configured_mode;
         let target_session_attrs = from_env(
             self.target_session_attrs,
             var,
@@ -200,6 +220,7 @@ impl Config {
             options,
             connect_timeout,
             ssl_mode,
+            tls,
             password,
             password_from_env,
             passfile,
@@ -386,7 +407,9 @@ pub(crate) struct Resolved {
     pub(crate) options: Option<String>,
     /// `None` means no timeout.
     pub(crate) connect_timeout: Option<Duration>,
+    /// As configured (`tls.mode` is what it amounts to).
     pub(crate) ssl_mode: SslMode,
+    pub(crate) tls: TlsSettings,
     /// From the configuration or `PGPASSWORD`, never empty; the password file is consulted
     /// per target.
     pub(crate) password: Option<String>,
@@ -452,6 +475,7 @@ impl fmt::Debug for Resolved {
             .field("options", &self.options)
             .field("connect_timeout", &self.connect_timeout)
             .field("ssl_mode", &self.ssl_mode)
+            .field("tls", &self.tls)
             .field("password", &self.password.as_ref().map(|_| Redacted))
             .field("passfile", &self.passfile)
             .field("target_session_attrs", &self.target_session_attrs)

@@ -1,4 +1,8 @@
 //! CancelRequest: a separate connection that asks the server to cancel a running command.
+//!
+//! When the connection used TLS, so does its cancel request (as libpq 17 does): the cancel key
+//! is a secret a network observer must not learn, and endpoints that refuse plaintext (TLS-only
+//! proxies and poolers) must still receive it. Such a request never falls back to plaintext.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -10,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
+use super::tls::TlsConnect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::frontend;
 
@@ -29,6 +34,8 @@ pub struct CancelToken {
     pub(crate) pid: i32,
     pub(crate) secret: Bytes,
     pub(crate) timeout: Duration,
+    /// `Some` when the connection used TLS: the request goes the same way.
+    pub(crate) tls: Option<TlsConnect>,
 }
 
 impl fmt::Debug for CancelToken {
@@ -36,6 +43,7 @@ impl fmt::Debug for CancelToken {
         f.debug_struct("CancelToken")
             .field("addr", &self.addr)
             .field("pid", &self.pid)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -44,6 +52,11 @@ impl CancelToken {
     /// The process id of the backend this token cancels.
     pub fn backend_pid(&self) -> i32 {
         self.pid
+    }
+
+    /// Whether cancel requests travel over TLS (they do when the connection did).
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Sends a CancelRequest and waits until the server has taken it (it closes the
@@ -66,8 +79,22 @@ impl CancelToken {
             match &self.addr {
                 CancelAddr::Tcp(addr) => {
                     let mut s = TcpStream::connect(addr).await.map_err(connect_err)?;
-                    sent.store(true, Ordering::Release);
-                    send_and_wait(&mut s, &msg).await
+                    match &self.tls {
+                        None => {
+                            sent.store(true, Ordering::Release);
+                            send_and_wait(&mut s, &msg).await
+                        }
+                        Some(tls) => {
+                            if !tls.direct {
+                                start_tls(&mut s).await?;
+                            }
+                            let mut s = tls.handshake(s).await.map_err(|e| {
+                                Error::new(e.kind(), format!("cancel request: {e}"))
+                            })?;
+                            sent.store(true, Ordering::Release);
+                            send_and_wait(&mut s, &msg).await
+                        }
+                    }
                 }
                 CancelAddr::Unix(path) => {
                     let mut s = UnixStream::connect(path).await.map_err(connect_err)?;
@@ -87,11 +114,35 @@ impl CancelToken {
     }
 }
 
+/// SSLRequest on the cancel connection; anything but `S` ends the request unsent.
+async fn start_tls(s: &mut TcpStream) -> Result<()> {
+    let mut request = BytesMut::with_capacity(8);
+    frontend::ssl_request(&mut request);
+    s.write_all(&request)
+        .await
+        .map_err(|e| Error::io("sending the cancel request", e))?;
+    let mut answer = [0u8; 1];
+    s.read_exact(&mut answer)
+        .await
+        .map_err(|e| Error::io("cancel request: waiting for the SSL response", e))?;
+    if answer[0] != b'S' {
+        return Err(Error::new(
+            ErrorKind::Connect,
+            "cancel request: the server refused TLS, and the connection used TLS; the cancel \
+             key was not sent in plaintext",
+        ));
+    }
+    Ok(())
+}
+
 async fn send_and_wait<S>(s: &mut S, msg: &[u8]) -> Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     s.write_all(msg)
+        .await
+        .map_err(|e| Error::io("sending the cancel request", e))?;
+    s.flush()
         .await
         .map_err(|e| Error::io("sending the cancel request", e))?;
     let mut sink = [0u8; 64];

@@ -11,6 +11,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::cancel::{CancelAddr, CancelToken};
 use super::hosts;
+use super::tls::{self, TlsConnect};
 use super::{scram_key, Conn, Socket, Tuning};
 use crate::config::{Config, Host, LoadBalanceHosts, Resolved, SslMode, Target};
 use crate::error::{Error, ErrorKind, Result};
@@ -23,16 +24,6 @@ const DEFAULT_CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 /// (see [`hosts::connect_any`]).
 pub(crate) async fn connect(config: &Config, tuning: Tuning) -> Result<Box<Conn>> {
     let resolved = config.resolve(&|key| std::env::var(key).ok())?;
-    match resolved.ssl_mode {
-        SslMode::Disable | SslMode::Allow | SslMode::Prefer => {}
-        mode => {
-            return Err(Error::config(format!(
-                "sslmode={} requires TLS, which this version of jsonwire does not support yet; \
-                 use sslmode=disable or prefer",
-                mode.as_str()
-            )))
-        }
-    }
     if resolved.targets.is_empty() {
         return Err(Error::config("no host to connect to"));
     }
@@ -106,13 +97,114 @@ async fn open_socket(
     }
 }
 
+/// One way of trying a target, in libpq's order for the `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Plain,
+    /// TLS; `fallback` lets a server that refuses it (`N`) go on in plaintext (`prefer`).
+    Tls {
+        fallback: bool,
+    },
+}
+
+/// libpq's plan (`select_next_encryption_method`): `allow` tries plaintext first and TLS if
+/// the server rejects it, `prefer` the reverse; TLS is never tried on a Unix socket, whatever
+/// `sslmode` says.
+fn plan(resolved: &Resolved, target: &Target) -> &'static [Attempt] {
+    if matches!(target.host, Host::Unix(_)) {
+        return &[Attempt::Plain];
+    }
+    match resolved.tls.configured_mode {
+        SslMode::Disable => &[Attempt::Plain],
+        SslMode::Allow => &[Attempt::Plain, Attempt::Tls { fallback: false }],
+        SslMode::Prefer => &[Attempt::Tls { fallback: true }, Attempt::Plain],
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            &[Attempt::Tls { fallback: false }]
+        }
+    }
+}
+
 async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) -> Result<Box<Conn>> {
+    let attempts = plan(resolved, target);
+    let mut last = None;
+    for (i, &attempt) in attempts.iter().enumerate() {
+        match connect_once(resolved, target, tuning.clone(), attempt).await {
+            Ok(conn) => return Ok(conn),
+            Err(failure) => {
+                let retry = failure.retry && i + 1 < attempts.len();
+                let e = connect_error(target, failure.error);
+                if !retry {
+                    return Err(e);
+                }
+                tracing::debug!(error = %e, ?attempt, "retrying with the other encryption (sslmode)");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::config("no connection attempt was possible")))
+}
+
+/// A failed attempt; `retry` when libpq would try the next encryption method: the TLS
+/// handshake failed, or the server rejected the connection before authentication completed.
+struct Failure {
+    error: Error,
+    retry: bool,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure {
+            error,
+            retry: false,
+        }
+    }
+}
+
+async fn connect_once(
+    resolved: &Resolved,
+    target: &Target,
+    tuning: Tuning,
+    attempt: Attempt,
+) -> std::result::Result<Box<Conn>, Failure> {
+    let tls = match (attempt, &target.host) {
+        (Attempt::Tls { .. }, Host::Tcp { name, .. }) => {
+            Some(TlsConnect::new(&resolved.tls, name)?)
+        }
+        _ => None,
+    };
     let (socket, cancel_addr) = open_socket(resolved, target, &tuning).await?;
     let mut conn = Box::new(Conn::new(socket, tuning));
-    let mut machine = Startup::new(startup_settings(resolved, target), Encryption::Plain);
-    let session = drive(&mut conn, &mut machine)
-        .await
-        .map_err(|e| connect_error(target, e))?;
+    let settings = startup_settings(resolved, target);
+    let encryption = match &tls {
+        None => Encryption::Plain,
+        Some(tls) if tls.direct => Encryption::DirectTls,
+        Some(_) => Encryption::SslRequest,
+    };
+    let mut machine = Startup::new(settings, encryption);
+    if encryption == Encryption::DirectTls {
+        if let Some(tls) = &tls {
+            upgrade(&mut conn, &mut machine, tls)
+                .await
+                .map_err(|error| Failure { error, retry: true })?;
+        }
+    }
+    let fallback = matches!(attempt, Attempt::Tls { fallback: true });
+    let mut handshake_failed = false;
+    let result = drive(
+        &mut conn,
+        &mut machine,
+        tls.as_ref(),
+        fallback,
+        &mut handshake_failed,
+    )
+    .await;
+    let session = result.map_err(|error| Failure {
+        retry: handshake_failed || machine.server_rejected(),
+        error: match (&tls, conn.socket.is_tls()) {
+            (Some(tls), true) => tls_read_error(error, tls),
+            _ => error,
+        },
+    })?;
     conn.tx_status = session.tx_status;
     if let Some(key) = session.backend_key {
         conn.cancel = Some(CancelToken {
@@ -122,9 +214,36 @@ async fn connect_target(resolved: &Resolved, target: &Target, tuning: Tuning) ->
             timeout: (conn.tuning.cancel_timeout)
                 .or(resolved.connect_timeout)
                 .unwrap_or(DEFAULT_CANCEL_TIMEOUT),
+            tls: tls.filter(|_| conn.socket.is_tls()),
         });
     }
     Ok(conn)
+}
+
+/// Hands the TCP socket to the TLS handshake and tells the machine.
+async fn upgrade(conn: &mut Conn, machine: &mut Startup, tls: &TlsConnect) -> Result<()> {
+    let Socket::Tcp(tcp) = std::mem::replace(&mut conn.socket, Socket::Upgrading) else {
+        return Err(Error::protocol("TLS requested on a socket that is not TCP"));
+    };
+    let stream = tls.handshake(tcp).await?;
+    machine.tls_established(tls::server_certificate(&stream))?;
+    conn.socket = Socket::Tls(Box::new(stream));
+    Ok(())
+}
+
+/// A read error on a TLS connection during startup, named after the TLS alert behind it: with
+/// TLS 1.3 the server's rejection of a client certificate arrives after the handshake.
+fn tls_read_error(e: Error, tls: &TlsConnect) -> Error {
+    use std::error::Error as _;
+    let inner = e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(|io| io.get_ref())
+        .and_then(|i| i.downcast_ref::<rustls::Error>());
+    match inner {
+        Some(rustls_error) => Error::new(ErrorKind::Connect, tls::describe(rustls_error, tls)),
+        None => e,
+    }
 }
 
 /// What the startup machine needs from the resolved configuration.
@@ -154,8 +273,16 @@ fn startup_settings(resolved: &Resolved, target: &Target) -> StartupSettings {
     }
 }
 
-/// Runs the startup machine on `conn` until the session is ready.
-pub(crate) async fn drive(conn: &mut Conn, machine: &mut Startup) -> Result<Session> {
+/// Runs the startup machine on `conn` until the session is ready. `tls` is the handshake to
+/// run when the server agrees to TLS; `fallback` lets a server that refuses it go on in
+/// plaintext. `handshake_failed` is set when the TLS handshake itself failed.
+pub(crate) async fn drive(
+    conn: &mut Conn,
+    machine: &mut Startup,
+    tls: Option<&TlsConnect>,
+    fallback: bool,
+    handshake_failed: &mut bool,
+) -> Result<Session> {
     loop {
         let step = machine.advance(&mut conn.rbuf)?;
         let out = machine.output();
@@ -167,6 +294,31 @@ pub(crate) async fn drive(conn: &mut Conn, machine: &mut Startup) -> Result<Sess
         match step {
             Step::Write => {}
             Step::Read => poll_fn(|cx| conn.poll_fill(cx)).await?,
+            Step::StartTls => {
+                let Some(tls) = tls else {
+                    return Err(Error::protocol(
+                        "the server answered an SSLRequest never sent",
+                    ));
+                };
+                if let Err(e) = upgrade(conn, machine, tls).await {
+                    *handshake_failed = true;
+                    return Err(e);
+                }
+            }
+            Step::TlsRefused if fallback => machine.continue_without_tls()?,
+            Step::TlsRefused => {
+                let mode = tls.map_or("require", |t| t.mode.as_str());
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    if mode == "allow" {
+                        "the server rejected the connection without SSL and does not support \
+                         SSL (sslmode=allow tried both)"
+                            .to_owned()
+                    } else {
+                        format!("the server does not support SSL, but sslmode={mode} requires it")
+                    },
+                ));
+            }
             Step::DeriveKey(job) => {
                 let salted = scram_key::derive(job).await?;
                 machine.salted_password(&salted)?;
@@ -178,11 +330,6 @@ pub(crate) async fn drive(conn: &mut Conn, machine: &mut Startup) -> Result<Sess
                 conn.dispatch_async(Message::NoticeResponse(notice));
             }
             Step::Ready(session) => return Ok(session),
-            other => {
-                return Err(Error::protocol(format!(
-                    "the startup asked for {other:?} on a connection without TLS"
-                )))
-            }
         }
     }
 }

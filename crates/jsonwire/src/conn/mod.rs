@@ -7,6 +7,7 @@ mod keepalive;
 mod lifecycle;
 mod scram_key;
 mod socket;
+mod tls;
 
 use std::collections::HashMap;
 use std::future::poll_fn;

@@ -49,7 +49,12 @@ pub async fn fake_server(startup: Vec<u8>, response: Vec<u8>, linger: bool) -> u
     tokio::spawn(async move {
         let (mut sock, _) = listener.accept().await.unwrap();
         let mut buf = vec![0u8; 4096];
-        let _ = sock.read(&mut buf).await;
+        let n = sock.read(&mut buf).await.unwrap_or(0);
+        // sslmode=prefer asks for TLS first; this server has none.
+        if buf[..n] == [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f] {
+            let _ = sock.write_all(b"N").await;
+            let _ = sock.read(&mut buf).await;
+        }
         if sock.write_all(&startup).await.is_err() {
             return;
         }

@@ -198,6 +198,7 @@ fn display_redacts_the_password_and_reads_back() {
     let mut c = parse(
         "host=a,/tmp port=1,2 user='jo hn' dbname='' options='-c x=\\'y\\'' connect_timeout=9 \
          sslmode=require target_session_attrs=read-write passfile=/p \
+         sslrootcert=/r.crt sslcert='/c c.crt' sslkey=/k sslsni=0 sslnegotiation=direct \
          require_auth=!password,!md5 channel_binding=require min_protocol_version=3.0 \
          max_protocol_version=latest",
     );
