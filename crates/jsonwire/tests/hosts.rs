@@ -249,7 +249,10 @@ async fn without_the_startup_parameters_the_server_is_asked_as_libpq_asks() {
     ];
     for (attrs, query, answer, refusal) in cases {
         let (port, server) = pre_14_server(answer).await;
-        let config = format!("host=127.0.0.1 port={port} user=u target_session_attrs={attrs}");
+        // A fake without TLS: no SSLRequest first.
+        let config = format!(
+            "host=127.0.0.1 port={port} user=u sslmode=disable target_session_attrs={attrs}"
+        );
         let result = Client::connect(&config).await;
         match (refusal, result) {
             (None, Ok(client)) => drop(client),
@@ -299,8 +302,10 @@ async fn connect_retry_waits_for_a_late_server_but_not_after_a_wrong_password() 
             .count()
     };
     let before = failures();
+    // sslmode=require: with the default prefer, libpq (and jsonwire) retry a rejected TLS
+    // attempt without TLS, which would log a second failure.
     let wrong = format!(
-        "postgres://jw_scram:wrong@{}:{}/postgres",
+        "postgres://jw_scram:wrong@{}:{}/postgres?sslmode=require",
         s.host(),
         s.port()
     );
