@@ -106,6 +106,23 @@ pub fn quote_relation(name: &str) -> Result<String> {
     Ok(out)
 }
 
+/// What the server's lexer sees as code in `text`: every quoted literal, quoted identifier
+/// and comment replaced by one space. The builder's check of a predicate or `ORDER BY`
+/// expression, public for the fuzz targets and tests that check the builder's output.
+///
+/// ```
+/// let code = jsonwire::sql::fragment_code("data->>'a;b' = $1 -- note").unwrap();
+/// assert_eq!(code, "data->>  = $1  ");
+/// assert!(jsonwire::sql::fragment_code("x = 'open").is_err());
+/// ```
+///
+/// # Errors
+/// A config error for an empty text, a NUL byte, a quote or comment left open, an unbalanced
+/// parenthesis or a `;`.
+pub fn fragment_code(text: &str) -> Result<String> {
+    fragment::check("SQL fragment", text).map(|shape| shape.code)
+}
+
 /// The parts of `SELECT <column> FROM <relation> [WHERE …] [ORDER BY …] [LIMIT n]`.
 #[derive(Debug, Clone, Default)]
 pub struct Select {
