@@ -6,8 +6,12 @@ use jsonwire::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(mut config) = Config::parse(text) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut config) = Config::parse(text) else {
+        return;
+    };
     let shown = config.to_string();
     let again = Config::parse(&shown)
         .unwrap_or_else(|e| panic!("{text:?} printed as {shown:?}, which does not parse: {e}"));

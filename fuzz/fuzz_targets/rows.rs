@@ -47,7 +47,9 @@ fn events(binary: bool, chunks: &[&[u8]]) -> Vec<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&control, wire)) = data.split_first() else { return };
+    let Some((&control, wire)) = data.split_first() else {
+        return;
+    };
     let binary = control & 1 == 1;
     let split = usize::from(control >> 1) * wire.len() / 127;
     let split = split.min(wire.len());

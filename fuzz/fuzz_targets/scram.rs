@@ -29,7 +29,12 @@ fuzz_target!(|data: &[u8]| {
     if !cheap(first) {
         return;
     }
-    let mut client = ScramSha256::new("u", b"pencil", "rOprNGfwEbeRWgbNEkqO", ChannelBinding::Unsupported);
+    let mut client = ScramSha256::new(
+        "u",
+        b"pencil",
+        "rOprNGfwEbeRWgbNEkqO",
+        ChannelBinding::Unsupported,
+    );
     if client.handle_server_first(first).is_ok() {
         let _ = client.verify_server_final(last);
     } else {

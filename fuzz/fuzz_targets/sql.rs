@@ -8,7 +8,9 @@ use jsonwire::sql::{fragment_code, Select};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut parts = text.split('\u{1}');
     let relation = parts.next().unwrap_or_default();
     let mut select = Select::new(relation);
