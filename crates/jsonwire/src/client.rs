@@ -1,13 +1,13 @@
 //! The public entry point: [`Client`] and the [`Query`] builder.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::conn::{self, CancelToken, Slot};
 use crate::error::{DbError, Error, Result};
 use crate::param::Param;
-use crate::proto::backend::{Message, Notification};
-use crate::proto::frontend;
+use crate::proto::backend::Notification;
 use crate::sql::Select;
 use crate::stream::{self, Holder, JsonStream, RawStream};
 
@@ -122,32 +122,7 @@ impl Client {
     /// The first server error, or [`ErrorKind::Closed`](crate::ErrorKind::Closed) when the
     /// connection is gone.
     pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        let mut conn = self.slot.take().await?;
-        if let Err(e) = frontend::query(&mut conn.wbuf, sql) {
-            conn.wbuf.clear();
-            self.slot.put(conn);
-            return Err(e);
-        }
-        if let Err(e) = conn.flush().await {
-            self.slot.close();
-            return Err(e);
-        }
-        let mut error = None;
-        loop {
-            match conn.next_sync_message().await {
-                Ok(Message::ReadyForQuery(status)) => {
-                    conn.tx_status = status;
-                    self.slot.put(conn);
-                    return error.map_or(Ok(()), Err);
-                }
-                Ok(Message::ErrorResponse(db)) => error = Some(Error::db(db)),
-                Ok(_) => {}
-                Err(e) => {
-                    self.slot.close();
-                    return Err(e);
-                }
-            }
-        }
+        stream::batch(&mut self.slot, sql).await
     }
 
     /// A token that cancels whatever this connection runs, usable from another task.
@@ -270,6 +245,7 @@ pub struct Query<S> {
     kind: QueryKind,
     params: Vec<Param>,
     error: Option<Error>,
+    timeout: Option<Duration>,
 }
 
 impl<S> Query<S> {
@@ -279,6 +255,7 @@ impl<S> Query<S> {
             kind: QueryKind::Select(Select::new(relation)),
             params: Vec::new(),
             error: None,
+            timeout: None,
         }
     }
 
@@ -288,6 +265,7 @@ impl<S> Query<S> {
             kind: QueryKind::Sql(text.to_owned()),
             params: Vec::new(),
             error: None,
+            timeout: None,
         }
     }
 
@@ -307,6 +285,12 @@ impl<S> Query<S> {
 
     /// Adds a SQL predicate, combined with earlier ones by `AND`; bind the values of its
     /// placeholders with [`Query::bind`] (number them across the whole query: `$1`, `$2`, …).
+    ///
+    /// The predicate is trusted SQL, pasted into the statement: write it in the program, never
+    /// from user input, and pass values only through bound parameters. It is kept to itself
+    /// (in parentheses, on lines of its own); one that leaves a quote, a comment or a
+    /// parenthesis open, or holds a `;`, makes [`Query::stream_raw`] fail with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config).
     ///
     /// ```no_run
     /// # async fn demo(client: &mut jsonwire::Client) -> jsonwire::Result<()> {
@@ -344,7 +328,9 @@ impl<S> Query<S> {
         self
     }
 
-    /// Adds an `ORDER BY` expression (SQL, e.g. `data->>'created_at' DESC`).
+    /// Adds an `ORDER BY` expression (SQL, e.g. `data->>'created_at' DESC`). Trusted SQL,
+    /// kept to itself and checked as [`Query::filter`]'s predicate is: a trailing `--`
+    /// comment cannot swallow the `LIMIT` that follows.
     pub fn order_by(mut self, expr: &str) -> Query<S> {
         if let Some(s) = self.builder("order_by") {
             s.order_by(expr);
@@ -357,6 +343,32 @@ impl<S> Query<S> {
         if let Some(s) = self.builder("limit") {
             s.limit(n);
         }
+        self
+    }
+
+    /// Limits the time this query may take, from sending it to the end of its rows
+    /// (overriding [`Config::query_timeout`](crate::Config::query_timeout); zero means no
+    /// limit). Past it the query is cancelled on the server, the stream (or
+    /// [`Query::stream_raw`] itself, while it waits for the result description) returns
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), and the connection is drained in
+    /// the background for the next query.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &mut jsonwire::Client) -> jsonwire::Result<()> {
+    /// use std::time::Duration;
+    /// let mut rows = client
+    ///     .query("v_order")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .stream_raw()
+    ///     .await?;
+    /// while let Some(row) = rows.try_next().await? {
+    ///     let _ = row;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> Query<S> {
+        // Zero turns the connection's default off for this query.
+        self.timeout = Some(limit);
         self
     }
 
@@ -395,7 +407,7 @@ impl<S: Source> Query<S> {
     pub async fn stream_raw(self) -> Result<RawStream<S::Holder>> {
         let sql = self.to_sql()?;
         let holder = self.source.lease(Token(())).await?;
-        stream::open(holder, &sql, &self.params).await
+        stream::open(holder, &sql, &self.params, self.timeout).await
     }
 
     /// Like [`Query::stream_raw`], with each row deserialized into `T`

@@ -167,13 +167,13 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
             config.tuning.drain_max_bytes =
                 parse_count(value).ok_or_else(|| bad("expected a number of bytes"))?;
         }
-        "drain_timeout" | "cancel_timeout" => {
+        "drain_timeout" | "cancel_timeout" | "query_timeout" => {
             let d = duration::parse(value, MILLIS)
                 .ok_or_else(|| bad("expected milliseconds or a duration like 5s"))?;
-            if key == "drain_timeout" {
-                config.tuning.drain_timeout = d;
-            } else {
-                config.cancel_timeout(d);
+            match key {
+                "drain_timeout" => config.tuning.drain_timeout = d,
+                "cancel_timeout" => drop(config.cancel_timeout(d)),
+                _ => drop(config.query_timeout(d)),
             }
         }
         "binary_results" => {
@@ -451,6 +451,9 @@ fn fmt_tuning(t: &Tuning, pair: &mut dyn FnMut(&str, &str) -> fmt::Result) -> fm
             &duration::format(t.drain_timeout, MILLIS, 0),
         )?;
     }
+    if let Some(timeout) = t.query_timeout {
+        pair("query_timeout", &duration::format(timeout, MILLIS, 0))?;
+    }
     if let Some(timeout) = t.cancel_timeout {
         pair("cancel_timeout", &duration::format(timeout, MILLIS, 0))?;
     }
@@ -465,3 +468,6 @@ fn fmt_tuning(t: &Tuning, pair: &mut dyn FnMut(&str, &str) -> fmt::Result) -> fm
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod round_trip;

@@ -175,7 +175,7 @@ impl Config {
     ///
     /// jsonwire's own settings have keys too, named after their setters: `read_buffer_size`,
     /// `max_message_size`, `max_parameters`, `drain_max_bytes`, `drain_timeout`,
-    /// `cancel_timeout` and `binary_results`. Their durations are a whole number with an
+    /// `query_timeout`, `cancel_timeout` and `binary_results`. Their durations are a whole number with an
     /// optional unit (`ns`, `us`, `ms`, `s`, `min`, `h`, `d`), milliseconds when bare, as
     /// Postgres writes its own settings; `connect_timeout` and the keepalive keys take a unit
     /// too, and count as libpq does when bare (seconds; `tcp_user_timeout` milliseconds).

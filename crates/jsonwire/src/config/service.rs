@@ -235,6 +235,7 @@ impl Tuning {
                 d.binary_results,
                 service.binary_results,
             ),
+            query_timeout: ours.query_timeout.or(service.query_timeout),
             cancel_timeout: ours.cancel_timeout.or(service.cancel_timeout),
             max_parameters: pick(
                 ours.max_parameters,

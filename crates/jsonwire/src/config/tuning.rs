@@ -15,6 +15,8 @@ pub(crate) struct Tuning {
     pub(crate) drain_max_bytes: u64,
     pub(crate) drain_timeout: Duration,
     pub(crate) binary_results: bool,
+    /// `None`: queries run as long as the server lets them.
+    pub(crate) query_timeout: Option<Duration>,
     /// `None`: `connect_timeout`, else ten seconds.
     pub(crate) cancel_timeout: Option<Duration>,
     pub(crate) max_parameters: usize,
@@ -41,6 +43,7 @@ impl Default for Tuning {
             drain_max_bytes: 64 << 20,
             drain_timeout: Duration::from_secs(5),
             binary_results: true,
+            query_timeout: None,
             cancel_timeout: None,
             max_parameters: DEFAULT_MAX_PARAMETERS,
             keepalives: true,
@@ -111,6 +114,23 @@ impl Config {
     /// Whether results are asked for in binary format: [`Config::binary_results`].
     pub fn get_binary_results(&self) -> bool {
         self.tuning.binary_results
+    }
+
+    /// The time allowed for each query (default: no limit; zero also means none); key
+    /// `query_timeout`. It runs from sending the query to the end of its rows: the wait for
+    /// the result description and every wait for rows. A query past it is cancelled on the
+    /// server (CancelRequest), its stream ends with
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), and the connection is drained in
+    /// the background for the next query (or closed past the drain limits).
+    /// [`Query::timeout`](crate::Query::timeout) sets it for one query.
+    pub fn query_timeout(&mut self, timeout: Duration) -> &mut Config {
+        self.tuning.query_timeout = nonzero(timeout);
+        self
+    }
+
+    /// The time allowed for each query: [`Config::query_timeout`].
+    pub fn get_query_timeout(&self) -> Option<Duration> {
+        self.tuning.query_timeout
     }
 
     /// The time allowed for a CancelRequest's own connection (default: `connect_timeout`,

@@ -138,28 +138,9 @@ impl Slot {
     }
 
     /// Cancels the command running on `conn` (unless `completed`) and drains it to
-    /// ReadyForQuery, then gives it back; closes it past the drain limits.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Closed`] when the connection could not be brought back.
-    pub(crate) async fn recover(&mut self, conn: Box<Conn>, completed: bool) -> Result<()> {
-        match conn.recover(completed).await {
-            Some(conn) => {
-                self.put(conn);
-                Ok(())
-            }
-            None => {
-                self.close();
-                Err(Error::new(
-                    ErrorKind::Closed,
-                    "the connection could not be drained and was closed",
-                ))
-            }
-        }
-    }
-
-    /// [`Slot::recover`] in a background task, for a stream dropped mid-query: the next
-    /// [`Slot::take`] waits for it. A slot dropped meanwhile (its owner went away) gets its
+    /// ReadyForQuery in a background task, then gives it back (or closes it past the drain
+    /// limits): for a stream dropped, cancelled or timed out mid-query. The next
+    /// [`Slot::take`] (or [`Slot::settle`]) waits for it. A slot dropped meanwhile (its owner went away) gets its
     /// connection closed politely once the drain ends.
     pub(crate) fn recover_in_background(&mut self, conn: Box<Conn>, completed: bool) {
         match tokio::runtime::Handle::try_current() {

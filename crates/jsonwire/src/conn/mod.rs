@@ -235,6 +235,9 @@ impl Conn {
             self.terminate().await;
             return None;
         }
+        // A query abandoned while it was being written leaves part of it here; the server
+        // never saw the rest, so the drain times out and the connection closes.
+        self.wbuf.clear();
         let cancel = match (&self.cancel, completed) {
             (Some(token), false) => Some(Cancelling::start(token.clone())),
             _ => None,

@@ -206,6 +206,12 @@ pub fn execute(buf: &mut BytesMut, portal: &str, max_rows: i32) -> Result<()> {
     })
 }
 
+/// `Flush`: the server sends what it has produced so far (for example a RowDescription)
+/// instead of holding it until its output buffer fills or a Sync arrives.
+pub fn flush(buf: &mut BytesMut) {
+    buf.put_slice(&[b'H', 0, 0, 0, 4]);
+}
+
 /// `Sync`: ends the extended-query cycle; the server answers with ReadyForQuery.
 pub fn sync(buf: &mut BytesMut) {
     buf.put_slice(&[b'S', 0, 0, 0, 4]);

@@ -3,6 +3,8 @@
 //! nothing complete is buffered. It holds the connection for the query's length and gives it
 //! back to a [`Slot`] when the response ends, is abandoned or breaks.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -43,21 +45,105 @@ pub(crate) struct Engine {
     deferred: Option<Error>,
     started: Instant,
     wire_start: u64,
+    deadline: Option<Deadline>,
+    /// Wakes the stream when the deadline passes while it waits for the socket.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     stats: Stats,
 }
 
-/// Takes the connection from `slot`, sends the query and reads up to its RowDescription.
-/// On an error the connection is back in `slot` (ready, or closed if it broke).
-pub(crate) async fn start(slot: &mut Slot, sql: &str, params: &[Param]) -> Result<Engine> {
+/// A connection taken for a query that has not produced its stream yet. Dropped with the
+/// connection still in it (the caller's future was dropped or timed out at an await), it
+/// hands the connection to a background recovery: the query is cancelled on the server and
+/// the connection drained, within the drain and cancel limits, or closed.
+struct Taken<'s> {
+    slot: &'s mut Slot,
+    conn: Option<Box<Conn>>,
+}
+
+impl Taken<'_> {
+    fn conn(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("taken until handed on")
+    }
+
+    /// Hands the connection to a background recovery and waits for it; dropping this wait
+    /// leaves the recovery running, and the next query waits for it.
+    async fn recover(mut self, completed: bool) {
+        if let Some(conn) = self.conn.take() {
+            self.slot.recover_in_background(conn, completed);
+        }
+        self.slot.settle().await;
+    }
+
+    fn close(mut self) {
+        self.conn = None;
+        self.slot.close();
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.slot.recover_in_background(conn, false);
+        }
+    }
+}
+
+/// A query's time limit: when it ends, and how long it was.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn new(limit: Option<Duration>) -> Option<Deadline> {
+        limit.map(|limit| Deadline {
+            at: tokio::time::Instant::now() + limit,
+            limit,
+        })
+    }
+
+    fn passed(&self) -> bool {
+        tokio::time::Instant::now() >= self.at
+    }
+
+    fn error(&self) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the query ran past its time limit of {:?} (query_timeout); it was cancelled",
+                self.limit
+            ),
+        )
+    }
+}
+
+/// Takes the connection from `slot`, sends the query and reads up to its RowDescription,
+/// within `timeout` (else the connection's `query_timeout`), which then bounds the rows too.
+/// On an error the connection is back in `slot` (ready, or closed if it broke); when the time
+/// runs out, or this future is dropped, the query is cancelled and the connection recovered in
+/// the background.
+pub(crate) async fn start(
+    slot: &mut Slot,
+    sql: &str,
+    params: &[Param],
+    timeout: Option<Duration>,
+) -> Result<Engine> {
     let mut conn = slot.take().await?;
     let result_format = i16::from(conn.tuning.binary_results);
+    // Flush after Describe: the server sends the RowDescription (or the error that a wrong
+    // statement raises while it is planned) at once, instead of holding it in its output
+    // buffer until the rows fill it or the statement ends.
     let encoded = frontend::parse(&mut conn.wbuf, "", sql)
         .and_then(|()| {
             let values = params.iter().map(Param::as_bytes);
             frontend::bind(&mut conn.wbuf, "", "", values, result_format)
         })
         .and_then(|()| frontend::describe(&mut conn.wbuf, b'P', ""))
-        .and_then(|()| frontend::execute(&mut conn.wbuf, "", 0));
+        .and_then(|()| {
+            frontend::flush(&mut conn.wbuf);
+            frontend::execute(&mut conn.wbuf, "", 0)
+        });
     if let Err(e) = encoded {
         conn.wbuf.clear();
         slot.put(conn);
@@ -65,61 +151,156 @@ pub(crate) async fn start(slot: &mut Slot, sql: &str, params: &[Param]) -> Resul
     }
     frontend::sync(&mut conn.wbuf);
 
+    let deadline = Deadline::new(limit(timeout, &conn));
     let started = Instant::now();
     let wire_start = conn.bytes_read;
     conn.buffer_high_water = conn.rbuf.capacity();
-    if let Err(e) = conn.flush().await {
-        slot.close();
+    let mut taken = Taken {
+        slot,
+        conn: Some(conn),
+    };
+    let described = match deadline {
+        Some(d) => match tokio::time::timeout_at(d.at, describe(taken.conn())).await {
+            Ok(described) => described,
+            Err(_) => {
+                taken.recover(false).await;
+                return Err(d.error());
+            }
+        },
+        None => describe(taken.conn()).await,
+    };
+    match described {
+        Ok(Described::Columns(columns)) => {
+            match RowDecoder::for_columns(&columns, taken.conn().tuning.max_message_size) {
+                Ok(decoder) => Ok(Engine {
+                    conn: taken.conn.take(),
+                    decoder,
+                    deferred: None,
+                    started,
+                    wire_start,
+                    deadline,
+                    timer: None,
+                    stats: Stats {
+                        round_trips: 1,
+                        ..Stats::default()
+                    },
+                }),
+                Err(e) => {
+                    // The error says what is wrong with the columns; a failed recovery
+                    // shows as a closed connection on the next query.
+                    taken.recover(false).await;
+                    Err(e)
+                }
+            }
+        }
+        Ok(Described::NoData) => {
+            taken.recover(false).await;
+            Err(Error::new(
+                ErrorKind::Column,
+                "the statement returns no rows; expected one json or jsonb column",
+            ))
+        }
+        Ok(Described::Failed(db)) => {
+            taken.recover(true).await;
+            Err(Error::db(db))
+        }
+        Err(e) => {
+            taken.close();
+            Err(e)
+        }
+    }
+}
+
+/// A query's own limit (zero: none), else the connection's `query_timeout`.
+fn limit(timeout: Option<Duration>, conn: &Conn) -> Option<Duration> {
+    match timeout {
+        Some(limit) => (!limit.is_zero()).then_some(limit),
+        None => conn.tuning.query_timeout,
+    }
+}
+
+/// Runs SQL with the simple query protocol to its ReadyForQuery, within the connection's
+/// `query_timeout`; returns the first server error. Timed out or dropped, it cancels the
+/// statement and recovers the connection in the background, as a stream does.
+pub(crate) async fn batch(slot: &mut Slot, sql: &str) -> Result<()> {
+    let mut conn = slot.take().await?;
+    if let Err(e) = frontend::query(&mut conn.wbuf, sql) {
+        conn.wbuf.clear();
+        slot.put(conn);
         return Err(e);
     }
+    let deadline = Deadline::new(conn.tuning.query_timeout);
+    let mut taken = Taken {
+        slot,
+        conn: Some(conn),
+    };
+    let work = async {
+        let conn = taken.conn();
+        conn.flush().await?;
+        let mut error = None;
+        loop {
+            match conn.next_sync_message().await? {
+                Message::ReadyForQuery(status) => {
+                    conn.tx_status = status;
+                    return Ok(error);
+                }
+                Message::ErrorResponse(db) if matches!(db.severity(), "FATAL" | "PANIC") => {
+                    return Err(Error::db(db))
+                }
+                Message::ErrorResponse(db) => error = error.or(Some(Error::db(db))),
+                _ => {}
+            }
+        }
+    };
+    let outcome = match deadline {
+        Some(d) => match tokio::time::timeout_at(d.at, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                taken.recover(false).await;
+                return Err(d.error());
+            }
+        },
+        None => work.await,
+    };
+    match outcome {
+        Ok(error) => {
+            if let Some(conn) = taken.conn.take() {
+                taken.slot.put(conn);
+            }
+            error.map_or(Ok(()), Err)
+        }
+        Err(e) => {
+            taken.close();
+            Err(e)
+        }
+    }
+}
+
+/// How the server answered up to the result description.
+enum Described {
+    Columns(Vec<crate::proto::backend::Column>),
+    NoData,
+    Failed(Box<crate::error::DbError>),
+}
+
+/// Sends the query and reads up to its description. An `Err` leaves the connection in an
+/// unknown state.
+async fn describe(conn: &mut Conn) -> Result<Described> {
+    conn.flush().await?;
     loop {
-        let msg = match conn.next_sync_message().await {
-            Ok(msg) => msg,
-            Err(e) => {
-                slot.close();
-                return Err(e);
-            }
-        };
-        match msg {
+        match conn.next_sync_message().await? {
             Message::ParseComplete | Message::BindComplete => {}
-            Message::RowDescription(columns) => {
-                return match RowDecoder::for_columns(&columns, conn.tuning.max_message_size) {
-                    Ok(decoder) => Ok(Engine {
-                        conn: Some(conn),
-                        decoder,
-                        deferred: None,
-                        started,
-                        wire_start,
-                        stats: Stats {
-                            round_trips: 1,
-                            ..Stats::default()
-                        },
-                    }),
-                    Err(e) => {
-                        // The error says what is wrong with the columns; a failed recovery
-                        // shows as a closed connection on the next query.
-                        let _ = slot.recover(conn, false).await;
-                        Err(e)
-                    }
-                };
+            Message::RowDescription(columns) => return Ok(Described::Columns(columns)),
+            Message::NoData => return Ok(Described::NoData),
+            Message::ErrorResponse(db) if matches!(db.severity(), "FATAL" | "PANIC") => {
+                return Err(Error::db(db))
             }
-            Message::NoData => {
-                let _ = slot.recover(conn, false).await;
-                return Err(Error::new(
-                    ErrorKind::Column,
-                    "the statement returns no rows; expected one json or jsonb column",
-                ));
-            }
-            Message::ErrorResponse(db) => {
-                let _ = slot.recover(conn, true).await;
-                return Err(Error::db(db));
-            }
+            Message::ErrorResponse(db) => return Ok(Described::Failed(db)),
             other => {
-                slot.close();
                 return Err(Error::protocol(format!(
                     "unexpected {} while reading query results",
                     other.name()
-                )));
+                )))
             }
         }
     }
@@ -189,8 +370,25 @@ impl Engine {
                     if !may_read {
                         return Poll::Pending;
                     }
+                    // Checked before every read, not only while waiting: a result that keeps
+                    // arriving would otherwise never see its deadline.
+                    if let Some(deadline) = self.deadline {
+                        if deadline.passed() {
+                            return Poll::Ready(Some(Err(self.timed_out(slot, deadline))));
+                        }
+                    }
                     match conn.poll_fill(cx) {
-                        Poll::Pending => return Poll::Pending,
+                        Poll::Pending => {
+                            if let Some(deadline) = self.deadline {
+                                let timer = self.timer.get_or_insert_with(|| {
+                                    Box::pin(tokio::time::sleep_until(deadline.at))
+                                });
+                                if timer.as_mut().poll(cx).is_ready() {
+                                    return Poll::Ready(Some(Err(self.timed_out(slot, deadline))));
+                                }
+                            }
+                            return Poll::Pending;
+                        }
                         Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(self.broken(slot, e)))),
                     }
@@ -201,7 +399,8 @@ impl Engine {
     }
 
     /// Cancels the query (unless it already finished) and reads the rest of the response,
-    /// then gives the connection back to `slot`.
+    /// then gives the connection back to `slot`. Dropping this future leaves the recovery
+    /// running in the background.
     ///
     /// # Errors
     /// [`ErrorKind::Closed`] when the connection could not be brought back within the drain
@@ -210,11 +409,27 @@ impl Engine {
         match self.conn.take() {
             Some(conn) => {
                 self.end_stats(&conn);
-                slot.recover(conn, self.decoder.completed()).await
+                slot.recover_in_background(conn, self.decoder.completed());
+                slot.settle().await;
+                if slot.is_closed() {
+                    return Err(Error::new(
+                        ErrorKind::Closed,
+                        "the connection could not be drained and was closed",
+                    ));
+                }
+                Ok(())
             }
             None if slot.is_closed() => Err(Error::closed()),
             None => Ok(()),
         }
+    }
+
+    /// The deadline passed: the query is cancelled and the connection recovered in the
+    /// background (the next query waits for it); the stream ends with a timeout error.
+    fn timed_out(&mut self, slot: &mut Slot, deadline: Deadline) -> Error {
+        self.timer = None;
+        self.abandon(slot);
+        deadline.error()
     }
 
     /// The stream is abandoned before its end: cancel and drain in the background; `slot`

@@ -6,6 +6,7 @@ mod engine;
 mod json;
 mod raw;
 
+pub(crate) use engine::batch;
 pub use engine::Stats;
 pub use json::JsonStream;
 pub(crate) use raw::open;

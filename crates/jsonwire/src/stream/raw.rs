@@ -56,8 +56,9 @@ pub(crate) async fn open<H: Holder>(
     mut holder: H,
     sql: &str,
     params: &[Param],
+    timeout: Option<std::time::Duration>,
 ) -> Result<RawStream<H>> {
-    let engine = engine::start(holder.slot(), sql, params).await?;
+    let engine = engine::start(holder.slot(), sql, params, timeout).await?;
     Ok(RawStream {
         holder: Some(holder),
         engine,

@@ -57,6 +57,7 @@ prop_compose! {
         attrs in opt(0usize..6),
         tuning in (any::<u16>(), any::<u32>(), any::<u16>(), any::<u64>(), duration(), any::<bool>()),
         keepalives in (any::<bool>(), duration(), duration(), any::<u32>(), duration(), duration()),
+        query_timeout in duration(),
         host_keys in (opt(0usize..2), opt(0usize..3), proptest::collection::vec(opt(text()), 4)),
         retry in (duration(), any::<u32>(), duration(), duration()),
     ) -> Config {
@@ -92,7 +93,8 @@ prop_compose! {
             .keepalives_interval(interval)
             .keepalives_count(count)
             .tcp_user_timeout(user_timeout)
-            .cancel_timeout(cancel);
+            .cancel_timeout(cancel)
+            .query_timeout(query_timeout);
         let (balance, gss, texts) = host_keys;
         c.load_balance_hosts = balance.map(|i| [LoadBalanceHosts::Disable, LoadBalanceHosts::Random][i]);
         c.gssencmode = gss.map(|i| [GssEncMode::Disable, GssEncMode::Prefer, GssEncMode::Require][i]);

@@ -247,7 +247,7 @@ fn keepalive_and_jsonwire_keys_parse_and_print() {
         "keepalives=0 keepalives_idle=5 keepalives_interval=2s keepalives_count=3 \
          tcp_user_timeout=1500 read_buffer_size=8192 max_message_size=1048576 \
          max_parameters=64 drain_max_bytes=1000 drain_timeout=250 cancel_timeout=3s \
-         binary_results=off",
+         binary_results=off query_timeout=1min",
     );
     assert_eq!(
         c.get_keepalives(),
@@ -264,12 +264,14 @@ fn keepalive_and_jsonwire_keys_parse_and_print() {
     assert_eq!(c.get_max_parameters(), 64);
     assert_eq!(c.get_drain_limits(), (1000, Duration::from_millis(250)));
     assert_eq!(c.get_cancel_timeout(), Some(Duration::from_secs(3)));
+    assert_eq!(c.get_query_timeout(), Some(Duration::from_secs(60)));
     assert!(!c.get_binary_results());
     assert_eq!(
         c.to_string(),
         "keepalives=0 keepalives_idle=5 keepalives_interval=2 tcp_user_timeout=1500 \
          keepalives_count=3 read_buffer_size=8192 max_message_size=1048576 max_parameters=64 \
-         drain_max_bytes=1000 drain_timeout=250ms cancel_timeout=3s binary_results=false"
+         drain_max_bytes=1000 drain_timeout=250ms query_timeout=1min cancel_timeout=3s \
+         binary_results=false"
     );
     // libpq: zero or less is the system default.
     let c = parse("keepalives_idle=0 keepalives_count=-1 tcp_user_timeout=0");
