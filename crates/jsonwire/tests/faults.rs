@@ -206,7 +206,9 @@ async fn a_cancel_endpoint_that_hangs_does_not_hold_up_the_next_query() {
         // The cancel cannot get through; the result ends on its own and the drain sees it.
         rows.cancel().await.unwrap();
         let took = started.elapsed();
-        assert!(took < Duration::from_secs(1), "round {i}: {took:?}");
+        // The drain is done in milliseconds; the cancel, sent but never acknowledged, is
+        // waited for at most 1 s.
+        assert!(took < Duration::from_secs(2), "round {i}: {took:?}");
         let mut next = c
             .sql("SELECT '\"next\"'::jsonb")
             .stream_raw()

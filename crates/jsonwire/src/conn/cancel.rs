@@ -68,9 +68,10 @@ impl CancelToken {
         self.cancel_query_marking(&AtomicBool::new(false)).await
     }
 
-    /// [`CancelToken::cancel_query`], setting `sent` once the request may have reached the
-    /// server: before that, dropping the future guarantees no cancel arrives.
-    pub(crate) async fn cancel_query_marking(&self, sent: &AtomicBool) -> Result<()> {
+    /// [`CancelToken::cancel_query`], sending the request only if it is the first to set
+    /// `gate` (just before writing it): whoever sets the gate first instead keeps the request
+    /// from ever being sent, even if this future is running on another thread at that moment.
+    pub(crate) async fn cancel_query_marking(&self, gate: &AtomicBool) -> Result<()> {
         let mut msg = BytesMut::with_capacity(16);
         frontend::cancel_request(&mut msg, self.pid, &self.secret);
         let work = async {
@@ -81,7 +82,9 @@ impl CancelToken {
                     let mut s = TcpStream::connect(addr).await.map_err(connect_err)?;
                     match &self.tls {
                         None => {
-                            sent.store(true, Ordering::Release);
+                            if gate.swap(true, Ordering::AcqRel) {
+                                return Ok(());
+                            }
                             send_and_wait(&mut s, &msg).await
                         }
                         Some(tls) => {
@@ -91,14 +94,18 @@ impl CancelToken {
                             let mut s = tls.handshake(s).await.map_err(|e| {
                                 Error::new(e.kind(), format!("cancel request: {e}"))
                             })?;
-                            sent.store(true, Ordering::Release);
+                            if gate.swap(true, Ordering::AcqRel) {
+                                return Ok(());
+                            }
                             send_and_wait(&mut s, &msg).await
                         }
                     }
                 }
                 CancelAddr::Unix(path) => {
                     let mut s = UnixStream::connect(path).await.map_err(connect_err)?;
-                    sent.store(true, Ordering::Release);
+                    if gate.swap(true, Ordering::AcqRel) {
+                        return Ok(());
+                    }
                     send_and_wait(&mut s, &msg).await
                 }
             }

@@ -238,13 +238,19 @@ impl Conn {
         // A query abandoned while it was being written leaves part of it here; the server
         // never saw the rest, so the drain times out and the connection closes.
         self.wbuf.clear();
-        let cancel = match (&self.cancel, completed) {
-            (Some(token), false) => Some(Cancelling::start(token.clone())),
-            _ => None,
+        let mut cancels = Cancels::new(if completed { None } else { self.cancel.clone() });
+        let mut drained = {
+            let drain = self.drain();
+            tokio::pin!(drain);
+            loop {
+                tokio::select! {
+                    drained = &mut drain => break drained,
+                    () = cancels.retry_due() => cancels.retry(),
+                }
+            }
         };
-        let drained = self.drain().await;
-        if let Some(cancel) = cancel {
-            cancel.settle(&drained).await;
+        if cancels.settle(&drained).await {
+            drained = self.absorb_cancel().await;
         }
         match drained {
             Ok(_) => Some(self),
@@ -255,6 +261,15 @@ impl Conn {
         }
     }
 
+    /// Runs a statement that takes a cancel signal still pending at the backend, one that
+    /// arrived after the command it was meant for had ended: without it the next query would
+    /// be cancelled instead. One round trip, after each recovery that sent a cancel.
+    async fn absorb_cancel(&mut self) -> Result<Option<Box<DbError>>> {
+        crate::proto::frontend::query(&mut self.wbuf, "SELECT 1")?;
+        self.flush().await?;
+        self.drain().await
+    }
+
     /// Sends Terminate and closes the socket.
     pub(crate) async fn terminate(mut self) {
         crate::proto::frontend::terminate(&mut self.wbuf);
@@ -263,7 +278,24 @@ impl Conn {
     }
 }
 
-/// A CancelRequest running in the background, on its own connection and time limit.
+/// The CancelRequests of one recovery, each running in the background on its own connection
+/// and time limit.
+///
+/// A backend ignores a cancel that arrives while it reads a message of the query (between
+/// Parse, Bind, Execute …), so a cancel sent within milliseconds of the query can be lost;
+/// while the drain has not reached ReadyForQuery, the cancel is sent again after 100 ms, then
+/// at doubling intervals, each once the previous one was acknowledged.
+struct Cancels {
+    token: Option<CancelToken>,
+    current: Option<Cancelling>,
+    /// An earlier request reached the server.
+    earlier_sent: bool,
+    next_retry: tokio::time::Instant,
+    interval: Duration,
+}
+
+/// A CancelRequest in the background. `sent` is its gate: whoever sets it first decides
+/// whether the request goes out (the task, just before writing) or never does (`settle`).
 struct Cancelling {
     task: tokio::task::JoinHandle<()>,
     sent: Arc<AtomicBool>,
@@ -272,39 +304,85 @@ struct Cancelling {
 /// How long a connection that reached ReadyForQuery waits for a cancel request already sent
 /// but not yet acknowledged (the server closes the cancel connection once it has signalled
 /// the backend), before it is handed back anyway.
-const CANCEL_GRACE: Duration = Duration::from_millis(250);
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// When a cancel is sent again if the command has not ended.
+const CANCEL_RETRY: Duration = Duration::from_millis(100);
 
 impl Cancelling {
     fn start(token: CancelToken) -> Cancelling {
         let sent = Arc::new(AtomicBool::new(false));
-        let marker = sent.clone();
+        let gate = sent.clone();
         let task = tokio::spawn(async move {
-            if let Err(e) = token.cancel_query_marking(&marker).await {
+            if let Err(e) = token.cancel_query_marking(&gate).await {
                 tracing::debug!(error = %e, "cancel request failed; draining instead");
             }
         });
         Cancelling { task, sent }
     }
+}
 
-    /// Decides what becomes of the cancel once the drain has ended. A cancel signal that
-    /// reaches the backend after ReadyForQuery would cancel the next query instead, so:
-    /// - not sent yet: dropped, so that it never is;
-    /// - sent, and the command ended with 57014 (query_canceled): it was delivered; done;
-    /// - sent, and the command ended on its own: wait for the server to acknowledge it, at
-    ///   most [`CANCEL_GRACE`]; after that the next query goes, and a cancel connection that
-    ///   still hangs is left to end at its own timeout (`cancel_timeout`) in the background.
-    async fn settle(mut self, drained: &Result<Option<Box<DbError>>>) {
-        if self.task.is_finished() {
+impl Cancels {
+    fn new(token: Option<CancelToken>) -> Cancels {
+        Cancels {
+            current: token.clone().map(Cancelling::start),
+            token,
+            earlier_sent: false,
+            next_retry: tokio::time::Instant::now() + CANCEL_RETRY,
+            interval: CANCEL_RETRY,
+        }
+    }
+
+    /// Resolves when a retry is due; never without a cancel key.
+    async fn retry_due(&self) {
+        if self.token.is_none() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep_until(self.next_retry).await;
+    }
+
+    /// Sends the cancel again if the last one was acknowledged; else waits for it longer.
+    fn retry(&mut self) {
+        self.interval *= 2;
+        self.next_retry = tokio::time::Instant::now() + self.interval;
+        let (Some(token), Some(current)) = (&self.token, &self.current) else {
             return;
+        };
+        if current.task.is_finished() {
+            self.earlier_sent |= current.sent.load(Ordering::Acquire);
+            self.current = Some(Cancelling::start(token.clone()));
         }
-        if !self.sent.load(Ordering::Acquire) {
-            self.task.abort();
-            return;
+    }
+
+    /// Decides what becomes of the cancels once the drain has ended; `true` when a cancel
+    /// signal may still be pending at the backend, to be taken by a statement of its own
+    /// before the next query. A cancel that lands after the command it was meant for cancels
+    /// whatever the backend reads next without waiting, and "after" is hard to rule out: the
+    /// server signals the backend twice (its pid and its process group), and under load the
+    /// second signal can trail the first by a long way. So:
+    /// - the last request not sent (not yet, or its connection failed): stopped, so that it
+    ///   never is; with none sent before it, nothing is pending;
+    /// - a request was sent: wait for the server to acknowledge the last one (it closes the
+    ///   cancel connection once it has signalled the backend), at most [`CANCEL_GRACE`];
+    ///   acknowledged, whatever signal is left is absorbed; still hanging, the connection goes
+    ///   back anyway and the cancel connection ends at its own timeout (`cancel_timeout`) in
+    ///   the background.
+    async fn settle(self, drained: &Result<Option<Box<DbError>>>) -> bool {
+        let Some(mut current) = self.current else {
+            return false;
+        };
+        // Closing the gate first means the task will never send, wherever it is.
+        let sent = current.sent.swap(true, Ordering::AcqRel);
+        if !sent {
+            current.task.abort();
         }
-        let delivered = matches!(drained, Ok(Some(db)) if db.code() == "57014");
-        if drained.is_ok() && !delivered {
-            let _ = tokio::time::timeout(CANCEL_GRACE, &mut self.task).await;
+        if drained.is_err() || !(sent || self.earlier_sent) {
+            return false;
         }
+        !sent
+            || tokio::time::timeout(CANCEL_GRACE, &mut current.task)
+                .await
+                .is_ok()
     }
 }
 

@@ -111,7 +111,7 @@ impl Deadline {
         Error::new(
             ErrorKind::Timeout,
             format!(
-                "the query ran past its time limit of {:?} (query_timeout); it was cancelled",
+                "the query ran past its time limit of {:?}; it was cancelled on the server",
                 self.limit
             ),
         )
