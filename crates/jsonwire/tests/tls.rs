@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{activity, server, wait_until};
-use jsonwire::{Client, ErrorKind, NO_PARAMS};
+use jsonwire::{Client, ErrorKind};
 use jsonwire_testkit::tls::{CERT_USER, NO_SSL_USER, OTHER_HOST, SSL_ONLY_USER};
 use jsonwire_testkit::{PgServer, Role, TlsFiles};
 use rustls::pki_types::pem::PemObject;
@@ -31,10 +31,7 @@ fn kv(s: &PgServer, user: &str, extra: &str) -> String {
 /// Whether this session's connection is encrypted, as the server sees it.
 async fn server_says_ssl(c: &mut Client) -> bool {
     let mut rows = c
-        .sql(
-            "SELECT to_jsonb(ssl) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            NO_PARAMS,
-        )
+        .sql("SELECT to_jsonb(ssl) FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .stream_raw()
         .await
         .unwrap();
@@ -171,7 +168,7 @@ async fn a_client_certificate_logs_in_with_cert_auth() {
         .await
         .unwrap();
     let mut rows = c
-        .sql("SELECT to_jsonb(current_user)", NO_PARAMS)
+        .sql("SELECT to_jsonb(current_user)")
         .stream_raw()
         .await
         .unwrap();
@@ -248,7 +245,7 @@ async fn cancel_on_drop_works_over_tls() {
         let token = c.cancel_token().unwrap();
         assert!(token.uses_tls());
         let pid = c.backend_pid().unwrap();
-        let mut rows = c.sql(ENDLESS, NO_PARAMS).stream_raw().await.unwrap();
+        let mut rows = c.sql(ENDLESS).stream_raw().await.unwrap();
         for _ in 0..100 {
             rows.try_next().await.unwrap().unwrap();
         }
