@@ -157,7 +157,7 @@ async fn mixed_queries_leak_no_backend_fd_task_or_memory() {
         total
     );
     let pid = c.backend_pid().unwrap();
-    let one_backend = tokio::task::spawn_blocking(|| backends()).await.unwrap();
+    let one_backend = tokio::task::spawn_blocking(backends).await.unwrap();
     assert_eq!(one_backend, 1, "{report}");
     c.close().await;
     let none =
