@@ -220,3 +220,38 @@ async fn a_cancel_endpoint_that_hangs_does_not_hold_up_the_next_query() {
     c.close().await;
     no_backends_left(server(), "jw_fault_cancel").await;
 }
+
+/// About 10 GB of rows, produced lazily.
+const ENDLESS: &str = "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 200)) \
+                       FROM (SELECT generate_series(1, 50000000) AS i) s";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_never_polls_again_leaves_no_query_running_once_it_drops_the_stream() {
+    let mut c = connect(server(), "jw_fault_stalled_consumer").await;
+    let pid = c.backend_pid().unwrap();
+    let mut rows = c.sql(ENDLESS).stream_raw().await.unwrap();
+    for _ in 0..10 {
+        rows.try_next().await.unwrap().unwrap();
+    }
+    // The consumer stops: the server fills the socket and waits on it, holding the query.
+    let blocked = blocking(move || {
+        wait_until(Duration::from_secs(10), || {
+            activity(pid).starts_with("active|ClientWrite|")
+        })
+    })
+    .await;
+    assert!(blocked, "{}", blocking(move || activity(pid)).await);
+    let started = Instant::now();
+    drop(rows);
+    let idle = blocking(move || wait_until(BOUND, || activity(pid).starts_with("idle|"))).await;
+    assert!(
+        idle,
+        "the query still runs: {}",
+        blocking(move || activity(pid)).await
+    );
+    let mut next = c.sql("SELECT '1'::jsonb").stream_raw().await.unwrap();
+    assert_eq!(next.try_next().await.unwrap().unwrap(), "1");
+    drop(next);
+    assert!(started.elapsed() < BOUND);
+    assert_eq!(c.backend_pid(), Some(pid));
+}
