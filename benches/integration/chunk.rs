@@ -1,6 +1,7 @@
 //! Group 5, chunk strategy: jsonwire's throughput, first-row latency and CPU per read-buffer
-//! size (16 KiB to 4 MiB; the default should sit on the knee), per `next_chunk` limit, and with
-//! binary against text result format.
+//! size (16 KiB to 4 MiB; the default should sit on the knee), per `next_chunk` limit, with
+//! binary against text result format, and with paced against eager reads
+//! (`Config::read_pacing`), beside the raw socket read both ways.
 //!
 //! The read-buffer curve is measured per stream mode, because what a read finds waiting depends
 //! on which side is slower. With raw rows the server sets the pace: each read finds what was
@@ -9,14 +10,15 @@
 //! data queues in the socket and a read can find more than the server's last write; there a
 //! larger buffer can save wake-ups. Typed rows fall in between. A curve's knee is its smallest
 //! setting within noise of its cheapest; the default should be within noise of the cheapest on
-//! every curve. jsonwire reads as soon as anything arrives, so these are curves of eager reads
+//! every curve. Past the first MiB of a result jsonwire's reads are paced (woken once half the
+//! read buffer is queued), so a larger buffer also means fewer, larger wake-ups of the server
 //! (BENCHMARKING.md: "How the reader waits changes the server's pace").
 
 use criterion::Criterion;
 use jsonwire_benches::clients::{self, Mode};
 use jsonwire_benches::dataset::Workload;
 use jsonwire_benches::measure::{percentile, Key};
-use jsonwire_benches::report::bytes_h;
+use jsonwire_benches::report::{bytes_h, RAW_SOCKET, RAW_SOCKET_EAGER};
 
 use crate::harness::{bench, metered_sample, sample_from, whole_result, Client, Ctx, Pace};
 use crate::memory::READ_BUFFERS;
@@ -127,6 +129,72 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
     }
     g.finish();
     format_verdict(ctx);
+
+    // Paced against eager reads, in every mode, each beside the raw socket reading the same way.
+    let mut g = ctx.group(c, &format!("{AREA}/pacing"), pace);
+    for (case, paced, reference) in [
+        ("paced", true, Client::RawSocket),
+        ("eager", false, Client::RawSocketEager),
+    ] {
+        whole_result(&mut g, ctx, AREA, case, reference, w, false, None);
+        for mode in Mode::ALL {
+            let mut config = ctx.jsonwire_config();
+            config.read_pacing(paced);
+            whole_result(
+                &mut g,
+                ctx,
+                AREA,
+                case,
+                Client::Jsonwire(mode),
+                w,
+                false,
+                Some(&config),
+            );
+        }
+    }
+    g.finish();
+    pacing_note(ctx);
+}
+
+/// Paced against eager reads: elapsed time and client CPU per client, paced over eager.
+fn pacing_note(ctx: &Ctx) {
+    let mut pairs = vec![(
+        "raw socket".to_owned(),
+        RAW_SOCKET.to_owned(),
+        RAW_SOCKET_EAGER.to_owned(),
+    )];
+    for mode in Mode::ALL {
+        let name = Client::Jsonwire(mode).name();
+        pairs.push((name.clone(), name.clone(), name));
+    }
+    let mut lines = Vec::new();
+    for (label, paced, eager) in pairs {
+        let median = |case: &str, client: &str, cpu: bool| {
+            ctx.rec.median_of(&Key::new(AREA, case, client), |s| {
+                Some(if cpu { s.cpu } else { s.elapsed }.as_secs_f64() * 1e3)
+            })
+        };
+        if let (Some(pe), Some(ee), Some(pc), Some(ec)) = (
+            median("paced", &paced, false),
+            median("eager", &eager, false),
+            median("paced", &paced, true),
+            median("eager", &eager, true),
+        ) {
+            lines.push(format!(
+                "{label} {pe:.0} / {ee:.0} ms ({:.2}×), CPU {pc:.0} / {ec:.0} ms",
+                pe / ee
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        ctx.rec.note(
+            AREA,
+            format!(
+                "paced / eager reads, elapsed and client CPU: {}",
+                lines.join("; ")
+            ),
+        );
+    }
 }
 
 /// The noise between two benchmarks of this group: the default's `rbuf_*` row and
@@ -171,13 +239,13 @@ fn format_verdict(ctx: &Ctx) {
             binary.median,
             text.median,
             noise * 100.0,
-            if diff.abs() <= noise {
+            ctx.verdict(if diff.abs() <= noise {
                 "no measurable difference".to_owned()
             } else if diff < 0.0 {
                 format!("binary is cheaper by {:.0}%", -diff * 100.0)
             } else {
                 format!("text is cheaper by {:.0}%", diff * 100.0)
-            }
+            })
         ),
     );
 }
@@ -307,9 +375,10 @@ fn knee(ctx: &Ctx) {
              (larger reads are measurably cheaper)"
         )
     };
+    let verdict = ctx.verdict(verdict);
     let view_case = if ctx.quick { "100k" } else { "1m" };
     let read = ctx.rec.median_of(
-        &Key::new(crate::throughput::AREA, view_case, "raw_socket"),
+        &Key::new(crate::throughput::AREA, view_case, RAW_SOCKET_EAGER),
         |s| Some(s.wire_bytes? as f64 / s.reads.filter(|&r| r > 0)? as f64),
     );
     ctx.rec.note(
@@ -318,13 +387,13 @@ fn knee(ctx: &Ctx) {
             "read-buffer curves: {}. {verdict}{}{}",
             lines.join("; "),
             read.map_or(String::new(), |r| format!(
-                ". The raw socket, asking for 1 MiB per read, finds {} waiting on average \
-                 (throughput/{view_case}): with raw rows the server's pace, not the buffer, \
-                 sets the read size",
+                ". The eager raw socket, asking for 1 MiB per read, finds {} waiting on \
+                 average (throughput/{view_case}): with raw rows read eagerly the server's \
+                 pace, not the buffer, sets the read size",
                 bytes_h(r as u64)
             )),
             if ctx.quick {
-                " (quick mode: 10K rows and few samples, too little for a verdict)"
+                " (quick mode: 10K rows)"
             } else {
                 ""
             }

@@ -8,8 +8,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput
 use jsonwire_benches::clients::{self, BenchError, Mode, Received, TokioClient};
 use jsonwire_benches::dataset::{Expected, Workload};
 use jsonwire_benches::measure::{heap_now, metered, Key, Recorder, Sample};
-use jsonwire_benches::raw_socket::{RawResult, RawSocket};
-use jsonwire_benches::report::RAW_SOCKET;
+use jsonwire_benches::raw_socket::{Pacing, RawResult, RawSocket};
+use jsonwire_benches::report::{RAW_SOCKET, RAW_SOCKET_EAGER};
 use jsonwire_benches::server::BenchServer;
 use tokio::runtime::Runtime;
 
@@ -65,6 +65,16 @@ impl Ctx {
             }
         }
         g
+    }
+
+    /// A verdict for a note, or in quick mode the words saying there is none: a quick pass
+    /// measures too few samples of too small results to judge anything.
+    pub fn verdict(&self, verdict: impl Into<String>) -> String {
+        if self.quick {
+            "no verdict (quick mode: too few samples to judge)".to_owned()
+        } else {
+            verdict.into()
+        }
     }
 
     /// What `w` must return.
@@ -124,9 +134,14 @@ impl Ctx {
             })
     }
 
-    /// Connects the raw-socket reader.
+    /// Connects the raw-socket reader, paced: the reference.
     pub fn raw_socket(&self) -> RawSocket {
-        RawSocket::connect(self.server.url())
+        self.raw_socket_with(Pacing::Paced)
+    }
+
+    /// Connects the raw-socket reader, waiting for the socket as `pacing` says.
+    pub fn raw_socket_with(&self, pacing: Pacing) -> RawSocket {
+        RawSocket::connect_paced(self.server.url(), pacing)
             .unwrap_or_else(|e| panic!("the raw-socket reader cannot connect: {e}"))
     }
 }
@@ -204,18 +219,40 @@ pub fn metered_sample(heap_base: u64, f: impl FnOnce() -> Sample) -> Sample {
 /// A client and how it consumes rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
-    /// The raw-socket reader: the limit.
+    /// The raw-socket reader, paced (`SO_RCVLOWAT`): the limit, the reference of every ratio.
     RawSocket,
+    /// The raw-socket reader reading as soon as anything arrived.
+    RawSocketEager,
+    /// The raw-socket reader running `COPY (...) TO STDOUT`, binary or text format.
+    Copy {
+        /// `FORMAT binary`.
+        binary: bool,
+    },
     /// jsonwire in a mode.
     Jsonwire(Mode),
     /// tokio-postgres in a mode.
     TokioPostgres(Mode),
+    /// sqlx in a mode (raw or `Value`; feature `peer-sqlx`).
+    Sqlx(Mode),
 }
 
 impl Client {
-    /// Every client and mode, the limit first.
-    pub const ALL: [Client; 7] = [
+    /// Every client and mode of this build: [`Client::ALL`], then the peers whose feature is
+    /// on.
+    pub fn all() -> Vec<Client> {
+        let mut all = Client::ALL.to_vec();
+        if cfg!(feature = "peer-sqlx") {
+            all.extend([Client::Sqlx(Mode::Raw), Client::Sqlx(Mode::Value)]);
+        }
+        all
+    }
+
+    /// Every client and mode built without a peer feature, the reference readers first.
+    pub const ALL: [Client; 10] = [
         Client::RawSocket,
+        Client::RawSocketEager,
+        Client::Copy { binary: true },
+        Client::Copy { binary: false },
         Client::Jsonwire(Mode::Raw),
         Client::Jsonwire(Mode::Value),
         Client::Jsonwire(Mode::Typed),
@@ -228,8 +265,12 @@ impl Client {
     pub fn name(self) -> String {
         match self {
             Client::RawSocket => RAW_SOCKET.to_owned(),
+            Client::RawSocketEager => RAW_SOCKET_EAGER.to_owned(),
+            Client::Copy { binary: true } => "copy_binary".to_owned(),
+            Client::Copy { binary: false } => "copy_text".to_owned(),
             Client::Jsonwire(m) => format!("jsonwire_{}", m.name()),
             Client::TokioPostgres(m) => format!("tokio_postgres_{}", m.name()),
+            Client::Sqlx(m) => format!("sqlx_{}", m.name()),
         }
     }
 }
@@ -252,14 +293,37 @@ pub fn whole_result(
     let throughput = Throughput::Elements(want.rows);
     let base = ctx.heap_base();
     match client {
-        Client::RawSocket => {
-            let mut conn = ctx.raw_socket();
+        Client::RawSocket | Client::RawSocketEager => {
+            let pacing = if client == Client::RawSocket {
+                Pacing::Paced
+            } else {
+                Pacing::Eager
+            };
+            let mut conn = ctx.raw_socket_with(pacing);
             let sql = w.sql();
             let params = w.params();
             let params: Vec<&str> = params.iter().map(String::as_str).collect();
             bench(g, ctx, key.clone(), case, throughput, || {
                 metered_sample(base, || {
                     sample_from(ctx, &key, want, raw_received(conn.query(&sql, &params)))
+                })
+            });
+        }
+        Client::Copy { binary } => {
+            assert!(
+                w.below_bucket.is_none(),
+                "COPY rows read whole views, without parameters"
+            );
+            let mut conn = ctx.raw_socket();
+            let sql = w.sql();
+            bench(g, ctx, key.clone(), case, throughput, || {
+                metered_sample(base, || {
+                    let mut got = raw_received(conn.copy_out(&sql, binary));
+                    if let (false, Ok(got)) = (binary, got.as_mut()) {
+                        // COPY's text format escapes the JSON: its length is not comparable.
+                        got.bytes = None;
+                    }
+                    sample_from(ctx, &key, want, got)
                 })
             });
         }
@@ -292,5 +356,22 @@ pub fn whole_result(
             });
             ctx.rt.block_on(conn.close());
         }
+        #[cfg(feature = "peer-sqlx")]
+        Client::Sqlx(mode) => {
+            use jsonwire_benches::peers;
+            let mut conn = ctx
+                .rt
+                .block_on(peers::sqlx_connect(ctx.server.url()))
+                .unwrap_or_else(|e| panic!("sqlx cannot connect: {}", clients::error_chain(&*e)));
+            bench(g, ctx, key.clone(), case, throughput, || {
+                metered_sample(base, || {
+                    let got = ctx.rt.block_on(peers::sqlx_rows(&mut conn, &w, mode));
+                    sample_from(ctx, &key, want, got)
+                })
+            });
+            let _ = ctx.rt.block_on(sqlx::Connection::close(conn));
+        }
+        #[cfg(not(feature = "peer-sqlx"))]
+        Client::Sqlx(_) => unreachable!("sqlx rows need the peer-sqlx feature"),
     }
 }

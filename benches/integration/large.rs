@@ -21,7 +21,7 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
     };
     for &(case, view) in sizes {
         let mut g = ctx.group(c, &format!("{AREA}/{case}"), Pace::Slow);
-        for client in Client::ALL {
+        for client in Client::all() {
             whole_result(
                 &mut g,
                 ctx,

@@ -135,13 +135,16 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
                     large.0,
                     b / a,
                     if name.starts_with("jsonwire") {
-                        if same {
-                            " — bounded by the buffer, not the result: yes"
-                        } else {
-                            " — bounded: NO"
-                        }
+                        format!(
+                            " — {}",
+                            ctx.verdict(if same {
+                                "bounded by the buffer, not the result: yes"
+                            } else {
+                                "bounded: NO"
+                            })
+                        )
                     } else {
-                        ""
+                        String::new()
                     }
                 ),
             );

@@ -24,7 +24,7 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
     };
     for &(case, view, pace) in sizes {
         let mut g = ctx.group(c, &format!("{AREA}/{case}"), pace);
-        for client in Client::ALL {
+        for client in Client::all() {
             whole_result(
                 &mut g,
                 ctx,

@@ -58,13 +58,16 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
                     "{client}: TTFR {small:.2} ms at 1k, {large:.2} ms at {big} ({:.2}×){}",
                     large / small,
                     if client == "jsonwire_raw" {
-                        if large <= small * 1.5 + 0.5 {
-                            " — flat: yes"
-                        } else {
-                            " — flat: NO"
-                        }
+                        format!(
+                            " — {}",
+                            ctx.verdict(if large <= small * 1.5 + 0.5 {
+                                "flat: yes"
+                            } else {
+                                "flat: NO"
+                            })
+                        )
                     } else {
-                        ""
+                        String::new()
                     }
                 ),
             );

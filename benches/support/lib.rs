@@ -6,7 +6,8 @@
 //! - [`server`]: the server measured against, with `setup.sql` loaded and checked;
 //! - [`dataset`]: the views, `bench_expected`, and the typed documents;
 //! - [`clients`]: one query through jsonwire or tokio-postgres, as their users write it;
-//! - [`raw_socket`]: the minimal reader that sets the server + socket limit;
+//! - [`peers`]: the other clients measured beside them (sqlx), each behind its feature;
+//! - [`raw_socket`]: the minimal readers that set the server + socket limit;
 //! - [`measure`]: CPU, peak heap and the record of every iteration;
 //! - [`report`]: `summary.json` and `summary.md`.
 
@@ -16,6 +17,8 @@ pub mod clients;
 pub mod dataset;
 #[cfg(feature = "bench-with-postgres")]
 pub mod measure;
+#[cfg(feature = "bench-with-postgres")]
+pub mod peers;
 #[cfg(feature = "bench-with-postgres")]
 pub mod raw_socket;
 #[cfg(feature = "bench-with-postgres")]

@@ -11,8 +11,15 @@ use serde_json::{json, Value};
 
 use crate::measure::{median, ms, percentile, spread_pct, Key, Recorder, Sample};
 
-/// The client every ratio is taken against: the raw-socket reader.
+/// The client `×raw` (`ratio_to_raw`) is taken against: the paced raw-socket reader.
 pub const RAW_SOCKET: &str = "raw_socket";
+
+/// The raw-socket reader that reads as soon as anything arrived.
+pub const RAW_SOCKET_EAGER: &str = "raw_socket_eager";
+
+/// The readers that set the limit of a case: `×limit` (`ratio_to_limit`) is relative to the
+/// fastest of them on that case.
+pub const LIMIT_READERS: [&str; 2] = [RAW_SOCKET, RAW_SOCKET_EAGER];
 
 /// A group's heading in `summary.md`.
 #[derive(Debug, Clone, Copy)]
@@ -90,18 +97,18 @@ fn figures(key: Key, samples: &[Sample]) -> Figures {
     }
 }
 
-/// The tokio-postgres row a client is compared with: the same consumption mode.
+/// The tokio-postgres row a client is compared with: the same consumption mode (`_raw`,
+/// `_value`, `_typed` in the client's name; raw for the limit readers and COPY).
 fn tokio_peer(client: &str) -> Option<String> {
     if client.starts_with("tokio_postgres") {
         return Some(client.to_owned());
     }
-    if client == RAW_SOCKET {
+    if LIMIT_READERS.contains(&client) || client.starts_with("copy_") {
         return Some("tokio_postgres_raw".to_owned());
     }
-    let rest = client.strip_prefix("jsonwire")?;
     let mode = ["_raw", "_value", "_typed"]
         .into_iter()
-        .find(|m| rest.starts_with(m))
+        .find(|m| client.contains(m))
         .unwrap_or("");
     Some(format!("tokio_postgres{mode}"))
 }
@@ -145,6 +152,18 @@ pub fn build(
         let o = by_key.get(&(f.key.area.clone(), f.key.case.clone(), other))?;
         (o.elapsed_ms > 0.0).then(|| f.elapsed_ms / o.elapsed_ms)
     };
+    // The fastest limit reader of a case: `×limit` is relative to it.
+    let limit = |f: &Figures| -> Option<&Figures> {
+        LIMIT_READERS
+            .iter()
+            .filter_map(|r| {
+                by_key
+                    .get(&(f.key.area.clone(), f.key.case.clone(), (*r).to_owned()))
+                    .copied()
+            })
+            .filter(|o| o.elapsed_ms > 0.0)
+            .min_by(|a, b| a.elapsed_ms.total_cmp(&b.elapsed_ms))
+    };
 
     let machine = format!(
         "{} {}, {} cpus",
@@ -174,8 +193,9 @@ pub fn build(
     let _ = writeln!(
         md,
         "Times are medians over the measured iterations (criterion's first call, a warm-up, \
-         left out). ×raw: elapsed time relative to the raw-socket reader on the same case (the \
-         server + socket limit; 1.10 = 10% slower). ×tokio: relative to tokio-postgres in the \
+         left out). ×limit: elapsed time relative to the fastest raw-socket reader (paced or \
+         eager) on the same case: the server + socket limit; 1.10 = 10% slower (summary.json: \
+         `ratio_to_limit`, and `ratio_to_raw` against the paced reader). ×tokio: relative to tokio-postgres in the \
          same mode (raw/value/typed). ±%: half the range of the iterations around the median. \
          Peak heap: the most heap the process held above its level before the client connected \
          (connection buffers included). CPU: client process CPU (user + system, all threads) \
@@ -218,7 +238,7 @@ pub fn build(
         if !rows.is_empty() {
             let _ = writeln!(
                 md,
-                "| case | client | rows | MB | rows/s | MB/s | ×raw | ×tokio | TTFR ms p50 (p95) | elapsed ms | ±% | peak heap | CPU ms | RT | wire MB |{}\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|{}",
+                "| case | client | rows | MB | rows/s | MB/s | ×limit | ×tokio | TTFR ms p50 (p95) | elapsed ms | ±% | peak heap | CPU ms | RT | wire MB |{}\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|{}",
                 if concurrency { " latency ms p50/p95/p99 | errors |" } else { "" },
                 if concurrency { "--:|--:|" } else { "" },
             );
@@ -243,6 +263,8 @@ pub fn build(
                 cpu_ms: Some(f.cpu_ms),
                 round_trips: f.round_trips,
             };
+            let limit_row = limit(f);
+            let ratio_to_limit = limit_row.map(|o| f.elapsed_ms / o.elapsed_ms);
             let opt = |v: Option<f64>, p: usize| v.map_or("–".to_owned(), |v| format!("{v:.p$}"));
             let ratio = |v: Option<f64>| match v {
                 Some(v) if v < 0.095 => format!("{v:.4}"),
@@ -257,7 +279,7 @@ pub fn build(
                 row.bytes as f64 / 1e6,
                 human(row.rows_per_sec),
                 row.mb_per_sec,
-                ratio(row.ratio_to_raw),
+                ratio(ratio_to_limit),
                 ratio(row.ratio_to_tokio),
                 match (f.ttfr_ms, f.ttfr_p95_ms) {
                     (Some(a), Some(b)) => format!("{a:.2} ({b:.2})"),
@@ -284,6 +306,8 @@ pub fn build(
             md.push('\n');
             group_extras.push(json!({
                 "samples": f.samples,
+                "ratio_to_limit": ratio_to_limit,
+                "limit_client": limit_row.map(|o| o.key.client.clone()),
                 "ttfr_p95_ms": f.ttfr_p95_ms,
                 "wire_bytes": f.wire_bytes,
                 "buffer_high_water": f.buffer_high_water,

@@ -52,6 +52,7 @@
 
 use std::path::Path;
 
+pub mod callgrind;
 mod compare;
 mod criterion;
 mod error;
@@ -87,6 +88,8 @@ pub enum Metric {
     RowsPerSec,
     /// A summary row's `ttfr_ms`, time to first row in milliseconds. Lower is better.
     TtfrMs,
+    /// Instructions executed, counted by Callgrind: exact, so without noise. Lower is better.
+    Instructions,
 }
 
 impl Metric {
@@ -101,6 +104,7 @@ impl Metric {
             Metric::MeanTime => "mean time",
             Metric::RowsPerSec => "rows_per_sec",
             Metric::TtfrMs => "ttfr_ms",
+            Metric::Instructions => "instructions",
         }
     }
 }
@@ -140,6 +144,8 @@ pub enum Source {
     CriterionDir,
     /// An integration-tier `summary.json`.
     SummaryJson,
+    /// An instruction-count file of the Callgrind tier ([`callgrind`]).
+    InstructionCounts,
 }
 
 /// The figures read from one input.
@@ -151,7 +157,8 @@ pub struct ResultSet {
     pub figures: Vec<Figure>,
 }
 
-/// Reads a result set: a directory is read as criterion output, a file as a `summary.json`.
+/// Reads a result set: a directory is read as criterion output, a file as an instruction-count
+/// file ([`callgrind`]) when it has `instructions`, else as a `summary.json`.
 ///
 /// # Errors
 ///
@@ -165,6 +172,26 @@ pub fn load(path: &Path) -> Result<ResultSet, Error> {
             source: Source::CriterionDir,
             figures: criterion::figures(path)?,
         });
+    }
+    if let Ok(json) = std::fs::read_to_string(path)
+        .map_err(|_| ())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|_| ()))
+    {
+        if callgrind::is_instruction_counts(&json) {
+            let figures = callgrind::read(path)?
+                .into_iter()
+                .map(|(benchmark, n)| Figure {
+                    benchmark,
+                    metric: Metric::Instructions,
+                    value: n as f64,
+                    noise: Noise::Spread(None),
+                })
+                .collect();
+            return Ok(ResultSet {
+                source: Source::InstructionCounts,
+                figures,
+            });
+        }
     }
     let summary = Summary::from_path(path)?;
     let mut figures = Vec::new();

@@ -8,11 +8,14 @@ use std::process::ExitCode;
 use jsonwire_benchgate::{compare, load, Source, Verdict, DEFAULT_THRESHOLD_PCT};
 
 const USAGE: &str = "\
-usage: jsonwire-benchgate --baseline <dir-or-summary.json> --current <dir-or-summary.json>
+usage: jsonwire-benchgate --baseline <dir-or-file> --current <dir-or-file>
                           [--threshold <percent>] [--fail-on-missing]
+       jsonwire-benchgate --collect-callgrind <gungraun-json-output> --out <file>
 
-Compares two benchmark result sets: criterion output directories (target/criterion) or
-integration-tier summary.json files, both of the same kind. Prints a markdown table and
+Compares two benchmark result sets: criterion output directories (target/criterion),
+integration-tier summary.json files, or instruction-count files of the Callgrind tier, both
+of the same kind. --collect-callgrind writes an instruction-count file from gungraun's
+`--output-format=json` lines. Prints a markdown table and
 `gate: N regressions`; exits 1 if a figure is worse than the baseline by more than the
 threshold (default 10) beyond its noise, 2 if an input cannot be read.";
 
@@ -24,7 +27,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "--collect-callgrind") {
+        return collect_callgrind(&argv[1..]);
+    }
+    let args = match parse_args(argv.into_iter()) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
@@ -46,6 +53,7 @@ fn main() -> ExitCode {
         let kind = |s| match s {
             Source::CriterionDir => "a criterion directory",
             Source::SummaryJson => "a summary.json",
+            Source::InstructionCounts => "an instruction-count file",
         };
         eprintln!(
             "jsonwire-benchgate: cannot compare {} ({}) with {} ({})",
@@ -111,4 +119,39 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
         threshold_pct: threshold.unwrap_or(DEFAULT_THRESHOLD_PCT),
         fail_on_missing,
     }))
+}
+
+/// `--collect-callgrind <gungraun output> --out <file>`.
+fn collect_callgrind(argv: &[String]) -> ExitCode {
+    let (input, out) = match argv {
+        [input, flag, out] if flag == "--out" => (PathBuf::from(input), PathBuf::from(out)),
+        _ => {
+            eprintln!("jsonwire-benchgate: --collect-callgrind <gungraun-json-output> --out <file>\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match std::fs::read_to_string(&input) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("jsonwire-benchgate: {}: cannot read: {e}", input.display());
+            return ExitCode::from(2);
+        }
+    };
+    let counts = match jsonwire_benchgate::callgrind::collect(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("jsonwire-benchgate: {}: {e}", input.display());
+            return ExitCode::from(2);
+        }
+    };
+    let json = jsonwire_benchgate::callgrind::to_json(&counts);
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+    if let Err(e) = std::fs::write(&out, text) {
+        eprintln!("jsonwire-benchgate: {}: cannot write: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    for (name, n) in &counts {
+        println!("{name}: {n} instructions");
+    }
+    ExitCode::SUCCESS
 }

@@ -89,6 +89,7 @@ fn format_value(metric: Metric, value: f64) -> String {
             format!("{} {unit}rows/s", significant(scaled))
         }
         Metric::TtfrMs => format!("{} ms", significant(value)),
+        Metric::Instructions => format!("{value:.0} Ir"),
     }
 }
 

@@ -180,6 +180,10 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
             config.tuning.binary_results =
                 parse_bool(value).ok_or_else(|| bad("expected true or false"))?;
         }
+        "read_pacing" => {
+            config.tuning.read_pacing =
+                parse_bool(value).ok_or_else(|| bad("expected true or false"))?;
+        }
         "sslmode" => config.ssl_mode = Some(value.parse()?),
         "passfile" => config.passfile = Some(PathBuf::from(value)),
         "target_session_attrs" => config.target_session_attrs = Some(value.parse()?),
@@ -461,6 +465,12 @@ fn fmt_tuning(t: &Tuning, pair: &mut dyn FnMut(&str, &str) -> fmt::Result) -> fm
         pair(
             "binary_results",
             if t.binary_results { "true" } else { "false" },
+        )?;
+    }
+    if t.read_pacing != d.read_pacing {
+        pair(
+            "read_pacing",
+            if t.read_pacing { "true" } else { "false" },
         )?;
     }
     Ok(())

@@ -5,6 +5,7 @@ mod connect;
 mod hosts;
 mod keepalive;
 mod lifecycle;
+mod pacing;
 mod scram_key;
 mod socket;
 mod tls;
@@ -41,6 +42,7 @@ pub(crate) type NotificationHandler = Arc<dyn Fn(&Notification) + Send + Sync>;
 /// An established, authenticated connection.
 pub(crate) struct Conn {
     socket: Socket,
+    pacer: pacing::Pacer,
     pub(crate) rbuf: BytesMut,
     pub(crate) wbuf: BytesMut,
     pub(crate) tuning: Tuning,
@@ -58,9 +60,11 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(socket: Socket, tuning: Tuning) -> Conn {
+        let pacer = pacing::Pacer::new(&socket, tuning.read_pacing, tuning.read_buffer_size / 2);
         Conn {
             socket,
-            rbuf: BytesMut::with_capacity(tuning.read_buffer_size),
+            pacer,
+            rbuf: BytesMut::with_capacity(tuning.read_buffer_size.min(pacing::EAGER_READ_SIZE)),
             wbuf: BytesMut::with_capacity(1024),
             tuning,
             cancel: None,
@@ -82,20 +86,33 @@ impl Conn {
     /// Reads more bytes into the read buffer: at least one, in one large read.
     ///
     /// When the message at the front of the buffer is known to be larger than the buffer,
-    /// room for all of it is reserved first, so a 16 MB row takes one allocation.
+    /// room for all of it is reserved first, so a 16 MB row takes one allocation. Past the
+    /// first MiB of a response, reads are paced (see `pacing`): larger, and woken once a
+    /// block is queued.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let pacing_error = |e| Error::io("setting the socket's receive low-water mark", e);
         rows::reserve_read(
             &mut self.rbuf,
-            self.tuning.read_buffer_size,
+            self.pacer.read_size(self.tuning.read_buffer_size),
             self.tuning.max_message_size,
         )?;
         self.buffer_high_water = self.buffer_high_water.max(self.rbuf.capacity());
-        let n = ready!(tokio_util::io::poll_read_buf(
-            std::pin::Pin::new(&mut self.socket),
-            cx,
-            &mut self.rbuf
-        ))
-        .map_err(|e| Error::io("reading from the server", e))?;
+        self.pacer.before_read(&self.socket).map_err(pacing_error)?;
+        let n = loop {
+            match tokio_util::io::poll_read_buf(
+                std::pin::Pin::new(&mut self.socket),
+                cx,
+                &mut self.rbuf,
+            ) {
+                Poll::Ready(r) => break r.map_err(|e| Error::io("reading from the server", e))?,
+                Poll::Pending => {
+                    // Read again once a paced wait timed out: the socket is then registered
+                    // with the lowered mark.
+                    ready!(self.pacer.poll_timeout(cx, &self.socket)).map_err(pacing_error)?;
+                }
+            }
+        };
+        self.pacer.after_read(n);
         if n == 0 {
             return Poll::Ready(Err(Error::new(
                 crate::ErrorKind::Closed,
@@ -169,8 +186,12 @@ impl Conn {
         }
     }
 
-    /// Sends the write buffer and clears it.
+    /// Sends the write buffer and clears it. What arrives next is read as a new response.
     pub(crate) async fn flush(&mut self) -> Result<()> {
+        if let Err(e) = self.pacer.request_sent(&self.socket) {
+            self.wbuf.clear();
+            return Err(Error::io("setting the socket's receive low-water mark", e));
+        }
         let r = self.socket.write_all(&self.wbuf).await;
         self.wbuf.clear();
         r.map_err(|e| Error::io("writing to the server", e))?;

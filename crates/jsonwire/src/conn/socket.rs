@@ -31,6 +31,19 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// The TCP socket underneath, for socket options such as read pacing (a TLS stream's
+    /// options are those of its TCP socket).
+    pub(crate) fn tcp_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match self {
+            Socket::Tcp(s) => Some(s.as_fd()),
+            Socket::Tls(s) => Some(s.get_ref().0.as_fd()),
+            Socket::Unix(_) | Socket::Upgrading => None,
+        }
+    }
+}
+
 impl AsyncRead for Socket {
     fn poll_read(
         self: Pin<&mut Self>,

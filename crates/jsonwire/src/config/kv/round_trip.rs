@@ -56,6 +56,7 @@ prop_compose! {
         ssl in opt(0usize..6),
         attrs in opt(0usize..6),
         tuning in (any::<u16>(), any::<u32>(), any::<u16>(), any::<u64>(), duration(), any::<bool>()),
+        paced in any::<bool>(),
         keepalives in (any::<bool>(), duration(), duration(), any::<u32>(), duration(), duration()),
         query_timeout in duration(),
         host_keys in (opt(0usize..2), opt(0usize..3), proptest::collection::vec(opt(text()), 4)),
@@ -86,7 +87,8 @@ prop_compose! {
             .max_message_size(max_msg as usize)
             .max_parameters(params.into())
             .drain_limits(drain_bytes, drain_time)
-            .binary_results(binary);
+            .binary_results(binary)
+            .read_pacing(paced);
         let (on, idle, interval, count, user_timeout, cancel) = keepalives;
         c.keepalives(on)
             .keepalives_idle(idle)

@@ -247,7 +247,11 @@ fn keepalive_and_jsonwire_keys_parse_and_print() {
         "keepalives=0 keepalives_idle=5 keepalives_interval=2s keepalives_count=3 \
          tcp_user_timeout=1500 read_buffer_size=8192 max_message_size=1048576 \
          max_parameters=64 drain_max_bytes=1000 drain_timeout=250 cancel_timeout=3s \
+<<<<<<< HEAD
          binary_results=off query_timeout=1min",
+=======
+         binary_results=off read_pacing=off",
+>>>>>>> d2aa54f (Paced socket reads (SO_RCVLOWAT past the first MiB, 1 ms timer for the tail); paced, eager and COPY reference readers; instruction-count tier (gungraun) and its gate; sqlx peer; no verdicts in quick mode)
     );
     assert_eq!(
         c.get_keepalives(),
@@ -266,12 +270,18 @@ fn keepalive_and_jsonwire_keys_parse_and_print() {
     assert_eq!(c.get_cancel_timeout(), Some(Duration::from_secs(3)));
     assert_eq!(c.get_query_timeout(), Some(Duration::from_secs(60)));
     assert!(!c.get_binary_results());
+    assert!(!c.get_read_pacing());
     assert_eq!(
         c.to_string(),
         "keepalives=0 keepalives_idle=5 keepalives_interval=2 tcp_user_timeout=1500 \
          keepalives_count=3 read_buffer_size=8192 max_message_size=1048576 max_parameters=64 \
+<<<<<<< HEAD
          drain_max_bytes=1000 drain_timeout=250ms query_timeout=1min cancel_timeout=3s \
          binary_results=false"
+=======
+         drain_max_bytes=1000 drain_timeout=250ms cancel_timeout=3s binary_results=false \
+         read_pacing=false"
+>>>>>>> d2aa54f (Paced socket reads (SO_RCVLOWAT past the first MiB, 1 ms timer for the tail); paced, eager and COPY reference readers; instruction-count tier (gungraun) and its gate; sqlx peer; no verdicts in quick mode)
     );
     // libpq: zero or less is the system default.
     let c = parse("keepalives_idle=0 keepalives_count=-1 tcp_user_timeout=0");
@@ -285,6 +295,7 @@ fn keepalive_and_jsonwire_keys_parse_and_print() {
         ("tcp_user_timeout=1.5", "expected whole milliseconds"),
         ("read_buffer_size=-1", "invalid read_buffer_size value"),
         ("binary_results=2", "expected true or false"),
+        ("read_pacing=often", "expected true or false"),
         ("drain_timeout='5 weeks'", "invalid drain_timeout value"),
     ] {
         assert!(error(input).contains(want), "{input}: {}", error(input));
