@@ -112,16 +112,53 @@ fn instructions(metrics: &Value) -> Option<u64> {
     }
 }
 
-/// The current side of a metric: `{"metrics": {"Left": n}}`, `{"Both": [new, old]}`, a bare
-/// integer, or `{"Int": n}`.
+/// The current side of a metric: `{"values": {"new": n, "old": m}}` (gungraun 0.20),
+/// `{"Both": [new, old]}`, `{"Int": n}` or a bare integer.
 fn newest(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
         Value::Array(items) => items.first().and_then(newest),
-        Value::Object(map) => ["metrics", "Left", "Both", "Int", "new"]
+        Value::Object(map) => ["values", "metrics", "Left", "Both", "Int", "new"]
             .iter()
             .find_map(|k| map.get(*k))
             .and_then(newest),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One line of gungraun 0.20's `--output-format=json`, cut to the fields read here.
+    fn line(id: Option<&str>, ir: u64) -> String {
+        let id = id.map_or(String::new(), |id| format!(r#""id":"{id}","#));
+        format!(
+            r#"{{"module_path":"callgrind::rows::decode_100k",{id}"profiles":[{{"data":{{"total":{{"metrics":{{"Dr":{{"values":{{"new":5}}}},"Ir":{{"values":{{"new":{ir},"old":7}}}}}},"regressions":[]}}}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn gungraun_lines_become_named_instruction_counts() {
+        let output = format!(
+            "gungraun noise on stdout\n{}\n{}\n",
+            line(Some("raw"), 1000),
+            line(Some("value"), 2000)
+        );
+        let counts = collect(&output).unwrap();
+        assert_eq!(counts["callgrind::rows::decode_100k raw"], 1000);
+        assert_eq!(counts["callgrind::rows::decode_100k value"], 2000);
+        assert_eq!(from_json(&to_json(&counts)).unwrap(), counts);
+    }
+
+    #[test]
+    fn a_benchmark_twice_or_no_count_is_an_error() {
+        let twice = format!("{}\n{}", line(None, 1), line(None, 2));
+        assert!(collect(&twice).unwrap_err().contains("twice"));
+        assert!(collect("nothing")
+            .unwrap_err()
+            .contains("no gungraun summary"));
+        let no_ir = r#"{"module_path":"m","profiles":[{"data":{"total":{"metrics":{}}}}]}"#;
+        assert!(collect(no_ir).unwrap_err().contains("no instruction count"));
     }
 }

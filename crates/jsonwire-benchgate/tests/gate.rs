@@ -375,3 +375,47 @@ fn unusable_inputs_and_flags_exit_2() {
     assert_eq!(status.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&status.stderr).contains("--baseline is required"));
 }
+
+/// Writes an instruction-count file as `--collect-callgrind` does.
+fn instruction_counts(path: &Path, counts: &[(&str, u64)]) {
+    let counts: std::collections::BTreeMap<String, u64> =
+        counts.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+    let json = jsonwire_benchgate::callgrind::to_json(&counts);
+    fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+}
+
+#[test]
+fn instruction_counts_fail_past_2_percent_and_name_the_benchmark() {
+    let dir = scratch("instruction_counts");
+    let (base, same, slower, within) = (
+        dir.join("base.json"),
+        dir.join("same.json"),
+        dir.join("slower.json"),
+        dir.join("within.json"),
+    );
+    let value = "callgrind::rows::decode_100k value";
+    let raw = "callgrind::rows::decode_100k raw";
+    instruction_counts(&base, &[(raw, 80_000_000), (value, 2_000_000_000)]);
+    instruction_counts(&same, &[(raw, 80_000_000), (value, 2_000_000_000)]);
+    instruction_counts(&slower, &[(raw, 80_000_000), (value, 2_050_000_000)]);
+    instruction_counts(&within, &[(raw, 81_000_000), (value, 2_030_000_000)]);
+
+    let (code, out, _) = gate(&base, &same, &["--threshold", "2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("gate: 0 regressions"), "{out}");
+
+    let (code, out, _) = gate(&base, &within, &["--threshold", "2"]);
+    assert_eq!(
+        code, 0,
+        "1.25% and 1.5% more instructions are within 2%: {out}"
+    );
+
+    let (code, out, _) = gate(&base, &slower, &["--threshold", "2"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("`{value}` (instructions +2.5%)")),
+        "{out}"
+    );
+    assert!(!out.contains(&format!("`{raw}`")), "{out}");
+    assert!(out.contains("gate: 1 regressions"), "{out}");
+}

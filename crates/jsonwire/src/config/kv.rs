@@ -468,10 +468,7 @@ fn fmt_tuning(t: &Tuning, pair: &mut dyn FnMut(&str, &str) -> fmt::Result) -> fm
         )?;
     }
     if t.read_pacing != d.read_pacing {
-        pair(
-            "read_pacing",
-            if t.read_pacing { "true" } else { "false" },
-        )?;
+        pair("read_pacing", if t.read_pacing { "true" } else { "false" })?;
     }
     Ok(())
 }
