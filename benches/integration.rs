@@ -129,6 +129,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.iter().any(|a| a == "--list") {
+        // Listing must not start a server, load the dataset or replace the last report: name
+        // the groups that would run (criterion's per-benchmark ids need the server's answers).
+        for area in AREAS {
+            if only.as_ref().is_none_or(|only| only.contains(&area.name)) {
+                println!("{}/: benchmark group ({})", area.name, area.title);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
     let server = match BenchServer::start(
         &workspace.join("setup.sql"),

@@ -29,8 +29,11 @@ pub(crate) struct Tuning {
     pub(crate) read_pacing: bool,
 }
 
-/// The default read size; see `BENCHMARKING.md` (chunk strategy) for how it was chosen.
-pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 64 * 1024;
+/// The default read size of a paced read (past the first MiB of a response; before it reads
+/// ask for at most 64 KiB): its half, 256 KiB, is the low-water mark that let the server
+/// produce a large result fastest. See `BENCHMARKING.md` (chunk strategy, and "How the reader
+/// waits changes the server's pace").
+pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 512 * 1024;
 
 /// How many distinct ParameterStatus names a connection keeps by default. Postgres reports
 /// about twenty; the cap stops a hostile server from growing the map for the connection's life.
@@ -63,10 +66,12 @@ fn nonzero(d: Duration) -> Option<Duration> {
 }
 
 impl Config {
-    /// Bytes asked of each socket read (default 64 KiB, at least 4 KiB); key
+    /// Bytes asked of each socket read once a response is past its first MiB (default
+    /// 512 KiB, at least 4 KiB; before that, reads ask for at most 64 KiB); key
     /// `read_buffer_size`. The read buffer holds this much plus at most one incomplete
     /// message, and grows for a larger message only as its bytes arrive; after it, the buffer
-    /// returns to this size. Larger reads mean fewer wake-ups; smaller ones less memory.
+    /// returns to this size. With [`Config::read_pacing`], a paced read waits for half of it.
+    /// Larger reads mean fewer wake-ups of client and server; smaller ones less memory.
     pub fn read_buffer_size(&mut self, bytes: usize) -> &mut Config {
         self.tuning.read_buffer_size = bytes.max(4096);
         self
