@@ -35,4 +35,5 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
         }
         g.finish();
     }
+    crate::throughput::copy_note(ctx, AREA, sizes.iter().map(|s| s.0));
 }

@@ -2,6 +2,8 @@
 
 use criterion::Criterion;
 use jsonwire_benches::dataset::Workload;
+use jsonwire_benches::measure::Key;
+use jsonwire_benches::report::RAW_SOCKET;
 
 use crate::harness::{whole_result, Client, Ctx, Pace};
 
@@ -37,5 +39,41 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
             );
         }
         g.finish();
+    }
+    copy_note(ctx, AREA, sizes.iter().map(|s| s.0));
+}
+
+/// COPY against `DataRow`s on each case: whether the server produces rows faster for COPY,
+/// which would make a COPY-based stream worth offering.
+pub fn copy_note<'a>(ctx: &Ctx, area: &str, cases: impl Iterator<Item = &'a str>) {
+    let elapsed = |case: &str, client: &str| {
+        ctx.rec.median_of(&Key::new(area, case, client), |s| {
+            Some(s.elapsed.as_secs_f64() * 1e3)
+        })
+    };
+    let mut lines = Vec::new();
+    for case in cases {
+        let (Some(rows), Some(binary), Some(text)) = (
+            elapsed(case, RAW_SOCKET),
+            elapsed(case, "copy_binary"),
+            elapsed(case, "copy_text"),
+        ) else {
+            continue;
+        };
+        lines.push(format!(
+            "{case}: DataRow {rows:.1} ms, COPY binary {binary:.1} ms ({:.2}×), text {text:.1} ms ({:.2}×)",
+            binary / rows,
+            text / rows
+        ));
+    }
+    if !lines.is_empty() {
+        ctx.rec.note(
+            area,
+            format!(
+                "COPY (SELECT data FROM v) TO STDOUT against the same rows as DataRows, both read \
+                 by the paced raw socket: {}",
+                lines.join("; ")
+            ),
+        );
     }
 }

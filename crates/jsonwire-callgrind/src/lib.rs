@@ -123,7 +123,9 @@ pub fn scram_login() -> usize {
         out.clear();
         match msg {
             Message::Authentication(Authentication::Sasl(_)) => {
-                let s = ScramSha256::new("", b"pencil", CLIENT_NONCE, ChannelBinding::Unsupported);
+                // RFC 7677's user name, which its signatures cover (Postgres clients send "").
+                let s =
+                    ScramSha256::new("user", b"pencil", CLIENT_NONCE, ChannelBinding::Unsupported);
                 frontend::sasl_initial_response(&mut out, "SCRAM-SHA-256", &s.client_first())
                     .expect("encodable");
                 scram = Some(s);
