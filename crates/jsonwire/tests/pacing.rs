@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwire::{Client, Config, NO_PARAMS};
+use jsonwire::{Client, Config};
 
 /// Rows of ~1 KB sent as fast as the server can, enough to start pacing (over 1 MiB).
 const FAST_ROWS: u32 = 1500;
@@ -37,7 +37,7 @@ async fn connect(paced: bool) -> Client {
     let mut config = Config::parse(&common::server().url()).unwrap();
     config.read_pacing(paced);
     let mut client = Client::connect_with(&config).await.unwrap();
-    client.execute(SLOW_ROW_FN).await.unwrap();
+    client.batch_execute(SLOW_ROW_FN).await.unwrap();
     client
 }
 
@@ -52,7 +52,7 @@ fn now() -> f64 {
 async fn slow_row_delays(client: &mut Client, slow: u32, gap_ms: u32) -> Vec<f64> {
     // Raw rows, parsed only when slow: the fast rows must not leave the client behind.
     let mut rows = client
-        .sql(&fast_then_slow(slow, gap_ms), NO_PARAMS)
+        .sql(&fast_then_slow(slow, gap_ms))
         .stream_raw()
         .await
         .unwrap();
@@ -107,7 +107,7 @@ async fn the_end_of_a_paced_result_is_not_held_back() {
         delays[0] * 1000.0
     );
     // The connection is ready at once for the next query.
-    client.execute("SELECT 1").await.unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
 }
 
 #[tokio::test]
@@ -117,7 +117,7 @@ async fn paced_and_eager_reads_return_the_same_rows() {
     let mut seen = Vec::new();
     for paced in [true, false] {
         let mut client = connect(paced).await;
-        let mut rows = client.sql(sql, NO_PARAMS).stream_raw().await.unwrap();
+        let mut rows = client.sql(sql).stream_raw().await.unwrap();
         let (mut count, mut hash) = (0u64, 0u64);
         while let Some(row) = rows.try_next().await.unwrap() {
             count += 1;
