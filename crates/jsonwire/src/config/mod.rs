@@ -175,13 +175,9 @@ impl Config {
     ///
     /// jsonwire's own settings have keys too, named after their setters: `read_buffer_size`,
     /// `max_message_size`, `max_parameters`, `drain_max_bytes`, `drain_timeout`,
-<<<<<<< HEAD
-    /// `query_timeout`, `cancel_timeout` and `binary_results`. Their durations are a whole number with an
-=======
-    /// `cancel_timeout`, `binary_results` and `read_pacing`. Their durations are a whole number with an
->>>>>>> d2aa54f (Paced socket reads (SO_RCVLOWAT past the first MiB, 1 ms timer for the tail); paced, eager and COPY reference readers; instruction-count tier (gungraun) and its gate; sqlx peer; no verdicts in quick mode)
-    /// optional unit (`ns`, `us`, `ms`, `s`, `min`, `h`, `d`), milliseconds when bare, as
-    /// Postgres writes its own settings; `connect_timeout` and the keepalive keys take a unit
+    /// `query_timeout`, `cancel_timeout`, `binary_results` and `read_pacing`. Their durations
+    /// are a whole number with an optional unit (`ns`, `us`, `ms`, `s`, `min`, `h`, `d`),
+    /// milliseconds when bare, as Postgres writes its own settings; `connect_timeout` and the keepalive keys take a unit
     /// too, and count as libpq does when bare (seconds; `tcp_user_timeout` milliseconds).
     ///
     /// # Errors

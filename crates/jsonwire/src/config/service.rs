@@ -235,11 +235,8 @@ impl Tuning {
                 d.binary_results,
                 service.binary_results,
             ),
-<<<<<<< HEAD
             query_timeout: ours.query_timeout.or(service.query_timeout),
-=======
             read_pacing: pick(ours.read_pacing, d.read_pacing, service.read_pacing),
->>>>>>> d2aa54f (Paced socket reads (SO_RCVLOWAT past the first MiB, 1 ms timer for the tail); paced, eager and COPY reference readers; instruction-count tier (gungraun) and its gate; sqlx peer; no verdicts in quick mode)
             cancel_timeout: ours.cancel_timeout.or(service.cancel_timeout),
             max_parameters: pick(
                 ours.max_parameters,

@@ -247,11 +247,7 @@ fn keepalive_and_jsonwire_keys_parse_and_print() {
         "keepalives=0 keepalives_idle=5 keepalives_interval=2s keepalives_count=3 \
          tcp_user_timeout=1500 read_buffer_size=8192 max_message_size=1048576 \
          max_parameters=64 drain_max_bytes=1000 drain_timeout=250 cancel_timeout=3s \
-<<<<<<< HEAD
-         binary_results=off query_timeout=1min",
-=======
-         binary_results=off read_pacing=off",
->>>>>>> d2aa54f (Paced socket reads (SO_RCVLOWAT past the first MiB, 1 ms timer for the tail); paced, eager and COPY reference readers; instruction-count tier (gungraun) and its gate; sqlx peer; no verdicts in quick mode)
+         binary_results=off query_timeout=1min read_pacing=off",
     );
     assert_eq!(
         c.get_keepalives(),
@@ -275,13 +271,8 @@ fn keepalive_and_jsonwire_keys_parse_and_print() {
         c.to_string(),
         "keepalives=0 keepalives_idle=5 keepalives_interval=2 tcp_user_timeout=1500 \
          keepalives_count=3 read_buffer_size=8192 max_message_size=1048576 max_parameters=64 \
-<<<<<<< HEAD
          drain_max_bytes=1000 drain_timeout=250ms query_timeout=1min cancel_timeout=3s \
-         binary_results=false"
-=======
-         drain_max_bytes=1000 drain_timeout=250ms cancel_timeout=3s binary_results=false \
-         read_pacing=false"
->>>>>>> d2aa54f (Paced socket reads (SO_RCVLOWAT past the first MiB, 1 ms timer for the tail); paced, eager and COPY reference readers; instruction-count tier (gungraun) and its gate; sqlx peer; no verdicts in quick mode)
+         binary_results=false read_pacing=false"
     );
     // libpq: zero or less is the system default.
     let c = parse("keepalives_idle=0 keepalives_count=-1 tcp_user_timeout=0");
