@@ -4,12 +4,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::conn::{self, CancelToken, Slot};
+use crate::conn::{self, CancelToken, Lease, Slot};
 use crate::error::{DbError, Error, Result};
 use crate::param::Param;
 use crate::proto::backend::Notification;
 use crate::sql::Select;
-use crate::stream::{self, Holder, JsonStream, RawStream};
+use crate::stream::{self, JsonStream, RawStream};
 
 /// A connection to Postgres that streams JSON rows.
 ///
@@ -170,18 +170,6 @@ impl Client {
     }
 }
 
-impl stream::Sealed for Client {
-    fn slot(&mut self) -> &mut Slot {
-        &mut self.slot
-    }
-}
-
-impl stream::Sealed for &mut Client {
-    fn slot(&mut self) -> &mut Slot {
-        &mut self.slot
-    }
-}
-
 impl RawStream<Client> {
     /// The client, with its connection: ready for the next query if the stream ended, else
     /// being cancelled and drained in the background (the next query waits for it).
@@ -197,16 +185,17 @@ impl<T: serde::de::DeserializeOwned> JsonStream<Client, T> {
     }
 }
 
-/// Where a [`Query`] gets its connection, and what the stream then holds it through
-/// ([`Source::Holder`]): a borrowed client (`&mut Client` → `&mut Client`) or an owned one
-/// (`Client` → `Client`). The trait is sealed.
+/// Where a [`Query`] gets its connection, and what its stream then holds
+/// ([`Source::Holder`]): a borrowed client (`&mut Client`, whose streams are
+/// `RawStream<&mut Client>`) or an owned one (`Client`, whose streams are
+/// `RawStream<Client>`). The trait is sealed.
 pub trait Source: Sized + Send {
-    /// What the query's stream holds its connection through.
-    type Holder: Holder;
+    /// What the query's stream holds for its length: the borrow or the owned client.
+    type Holder;
 
     /// Takes the connection for one query.
     #[doc(hidden)]
-    fn lease(self, _: Token) -> impl Future<Output = Result<Self::Holder>> + Send;
+    fn lease(self, _: Token) -> impl Future<Output = Result<(Self::Holder, Lease)>> + Send;
 }
 
 /// Keeps [`Source::lease`] to the crate: nobody else can make one.
@@ -217,16 +206,18 @@ pub struct Token(());
 impl<'a> Source for &'a mut Client {
     type Holder = &'a mut Client;
 
-    fn lease(self, _: Token) -> impl Future<Output = Result<&'a mut Client>> + Send {
-        std::future::ready(Ok(self))
+    async fn lease(self, _: Token) -> Result<(&'a mut Client, Lease)> {
+        let lease = self.slot.take().await?;
+        Ok((self, lease))
     }
 }
 
 impl Source for Client {
     type Holder = Client;
 
-    fn lease(self, _: Token) -> impl Future<Output = Result<Client>> + Send {
-        std::future::ready(Ok(self))
+    async fn lease(mut self, _: Token) -> Result<(Client, Lease)> {
+        let lease = self.slot.take().await?;
+        Ok((self, lease))
     }
 }
 
@@ -406,8 +397,8 @@ impl<S: Source> Query<S> {
     /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the connection fails.
     pub async fn stream_raw(self) -> Result<RawStream<S::Holder>> {
         let sql = self.to_sql()?;
-        let holder = self.source.lease(Token(())).await?;
-        stream::open(holder, &sql, &self.params, self.timeout).await
+        let (holder, lease) = self.source.lease(Token(())).await?;
+        stream::open(holder, lease, &sql, &self.params, self.timeout).await
     }
 
     /// Like [`Query::stream_raw`], with each row deserialized into `T`

@@ -54,7 +54,7 @@ pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};
 pub use param::Param;
 pub use proto::backend::Notification;
-pub use stream::{Holder, JsonStream, RawStream, Stats};
+pub use stream::{JsonStream, RawStream, Stats};
 
 #[cfg(test)]
 mod tests {

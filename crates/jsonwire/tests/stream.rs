@@ -336,6 +336,40 @@ async fn parameters_are_bound_not_interpolated() {
     );
 }
 
+/// A stream borrows its client, but holds no destructor that needs the client: an error from
+/// `stream_raw()` leaves the client free in the error path (this once failed with E0499).
+#[tokio::test]
+async fn the_client_is_free_again_in_the_error_path_of_stream_raw() {
+    let mut c = client().await;
+    c.batch_execute("DROP TABLE IF EXISTS jw_made_on_demand")
+        .await
+        .unwrap();
+    let sql = "SELECT to_jsonb(n) FROM jw_made_on_demand";
+    let mut rows = match c.sql(sql).stream_raw().await {
+        Ok(rows) => rows,
+        Err(e) if e.code() == Some("42P01") => {
+            c.batch_execute("CREATE TABLE jw_made_on_demand AS SELECT 7 AS n")
+                .await
+                .unwrap();
+            c.sql(sql).stream_raw().await.unwrap()
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(rows.try_next().await.unwrap().unwrap(), "7");
+    drop(rows);
+
+    let r = c.sql("SELECT 1").stream_raw().await;
+    match r {
+        Ok(_) => panic!("an int column streamed as JSON"),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Column);
+            c.batch_execute("DROP TABLE jw_made_on_demand")
+                .await
+                .unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn bind_all_binds_after_the_parameters_bound_so_far() {
     let mut c = client().await;

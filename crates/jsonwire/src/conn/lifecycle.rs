@@ -1,11 +1,17 @@
-//! Where a connection is between queries: ready, in use by a query or stream, being recovered
+//! Where a connection is between queries: ready, lent to a query or stream, being recovered
 //! in the background after a stream was abandoned, or closed.
 //!
-//! Clients, the streams that own a client and pooled connections all keep their connection in
-//! a [`Slot`]; streams take the connection out for the length of a query and give it back
-//! through the slot's methods, so every holder follows the same rules.
+//! A [`Slot`] is the connection's home (a client's, an owned stream's client's, a pooled
+//! connection's). A query takes the connection out as a [`Lease`], which owns it for the
+//! query's length and gives it back (ready, recovering or closed) through a small shared cell
+//! rather than through a borrow of the slot. That keeps streams free of destructors that
+//! touch their client: a stream that borrows a client holds the borrow only while it is
+//! used, and an error from `stream_raw()` does not keep the client borrowed.
 
-use std::sync::Arc;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 
 use tokio::sync::oneshot;
 
@@ -13,11 +19,11 @@ use super::{CancelToken, Conn, NoticeHandler, NotificationHandler, Params};
 use crate::error::{DbError, Error, ErrorKind, Result};
 use crate::proto::backend::Notification;
 
-enum State {
+enum Place {
     /// Idle and ready for a query.
     Ready(Box<Conn>),
-    /// Taken by a query or stream in progress.
-    InUse,
+    /// Lent to a query or stream in progress.
+    Lent,
     /// An abandoned stream's connection, being cancelled and drained by a background task;
     /// `None` arrives when it could not be recovered and was closed.
     Recovering(oneshot::Receiver<Option<Box<Conn>>>),
@@ -25,16 +31,35 @@ enum State {
     Closed,
 }
 
+type Home = Arc<Mutex<Place>>;
+
+fn lock(home: &Home) -> MutexGuard<'_, Place> {
+    // Nothing panics while holding the lock; a poisoned one still holds a valid state.
+    home.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A connection's lifecycle state and what outlives any one query: the cancel key, the
 /// server parameters and the callbacks for asynchronous messages.
 ///
-/// `pub` only so that the sealed stream traits can name it; the module is private.
+/// `pub` only so that the sealed traits of the public API can name it; the module is private.
 pub struct Slot {
-    state: State,
+    home: Home,
     cancel: Option<CancelToken>,
     params: Params,
     on_notice: Option<NoticeHandler>,
     on_notification: Option<NotificationHandler>,
+}
+
+/// A connection lent out of its [`Slot`] for one exchange. Give it back with one of its
+/// methods. Dropped with the connection still in it (the future that held it was dropped or
+/// timed out at an await), it hands the connection to a background recovery: the command is
+/// cancelled on the server and the connection drained, within the drain and cancel limits,
+/// or closed.
+///
+/// `pub` only so that the sealed traits of the public API can name it.
+pub struct Lease {
+    conn: Option<Box<Conn>>,
+    home: Home,
 }
 
 impl Slot {
@@ -43,7 +68,7 @@ impl Slot {
         Slot {
             cancel: conn.cancel.clone(),
             params: conn.params.clone(),
-            state: State::Ready(conn),
+            home: Arc::new(Mutex::new(Place::Ready(conn))),
             on_notice: None,
             on_notification: None,
         }
@@ -51,17 +76,17 @@ impl Slot {
 
     /// The state's name, for `Debug` output.
     pub(crate) fn state_name(&self) -> &'static str {
-        match &self.state {
-            State::Ready(_) => "ready",
-            State::InUse => "in use",
-            State::Recovering(_) => "recovering",
-            State::Closed => "closed",
+        match &*lock(&self.home) {
+            Place::Ready(_) => "ready",
+            Place::Lent => "in use",
+            Place::Recovering(_) => "recovering",
+            Place::Closed => "closed",
         }
     }
 
     /// Whether the connection is known to be gone.
     pub(crate) fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(*lock(&self.home), Place::Closed)
     }
 
     /// The connection's cancel key, when the server sent one.
@@ -88,81 +113,151 @@ impl Slot {
         self.on_notification = Some(Arc::new(f));
     }
 
-    /// Waits for a background recovery, if one runs, to end (ready or closed).
+    /// Waits for a background recovery, if one runs, to end (ready or closed). Dropping this
+    /// future leaves the recovery in place: the wait can be resumed.
     pub(crate) async fn settle(&mut self) {
-        if let State::Recovering(rx) = &mut self.state {
-            // Dropping this future leaves the receiver in place: the wait can be resumed.
-            self.state = match rx.await {
-                Ok(Some(conn)) => State::Ready(conn),
-                _ => State::Closed,
-            };
-        }
+        settle(&self.home).await;
     }
 
-    /// Takes the idle connection out for a query, waiting for a recovery to end first.
+    /// Lends the idle connection out for one exchange, waiting for a recovery to end first.
     ///
     /// # Errors
-    /// [`ErrorKind::Closed`] when the connection is gone, or when an earlier query was
-    /// abandoned without giving it back (its future was dropped mid-exchange).
-    pub(crate) async fn take(&mut self) -> Result<Box<Conn>> {
+    /// [`ErrorKind::Closed`] when the connection is gone.
+    pub(crate) async fn take(&mut self) -> Result<Lease> {
         self.settle().await;
-        match std::mem::replace(&mut self.state, State::InUse) {
-            State::Ready(mut conn) => {
+        let mut place = lock(&self.home);
+        match std::mem::replace(&mut *place, Place::Lent) {
+            Place::Ready(mut conn) => {
+                drop(place);
                 conn.on_notice.clone_from(&self.on_notice);
                 conn.on_notification.clone_from(&self.on_notification);
-                Ok(conn)
+                Ok(Lease {
+                    conn: Some(conn),
+                    home: self.home.clone(),
+                })
             }
-            State::InUse => {
-                self.state = State::Closed;
+            Place::Lent => {
+                *place = Place::Closed;
                 Err(Error::new(
                     ErrorKind::Closed,
-                    "the connection was closed because an earlier query was abandoned mid-flight",
+                    "the connection is still lent to an earlier query",
                 ))
             }
-            State::Recovering(_) | State::Closed => {
-                self.state = State::Closed;
+            Place::Recovering(_) | Place::Closed => {
+                *place = Place::Closed;
                 Err(Error::closed())
             }
-        }
-    }
-
-    /// Gives back a connection that is at ReadyForQuery.
-    pub(crate) fn put(&mut self, conn: Box<Conn>) {
-        self.state = State::Ready(conn);
-    }
-
-    /// Marks the connection gone (a taken connection in an unknown state is dropped by its
-    /// taker, which closes the socket).
-    pub(crate) fn close(&mut self) {
-        self.state = State::Closed;
-    }
-
-    /// Cancels the command running on `conn` (unless `completed`) and drains it to
-    /// ReadyForQuery in a background task, then gives it back (or closes it past the drain
-    /// limits): for a stream dropped, cancelled or timed out mid-query. The next
-    /// [`Slot::take`] (or [`Slot::settle`]) waits for it. A slot dropped meanwhile (its owner went away) gets its
-    /// connection closed politely once the drain ends.
-    pub(crate) fn recover_in_background(&mut self, conn: Box<Conn>, completed: bool) {
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let (tx, rx) = oneshot::channel();
-                runtime.spawn(async move {
-                    if let Err(Some(conn)) = tx.send(conn.recover(completed).await) {
-                        conn.terminate().await;
-                    }
-                });
-                self.state = State::Recovering(rx);
-            }
-            // No runtime to cancel from: closing the socket ends the query on the server.
-            Err(_) => self.close(),
         }
     }
 
     /// Closes the connection politely (Terminate), waiting for a recovery first.
     pub(crate) async fn terminate(mut self) {
         self.settle().await;
-        if let State::Ready(conn) = std::mem::replace(&mut self.state, State::Closed) {
+        let place = std::mem::replace(&mut *lock(&self.home), Place::Closed);
+        if let Place::Ready(conn) = place {
             conn.terminate().await;
         }
+    }
+}
+
+impl Lease {
+    /// The lent connection.
+    #[inline]
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        // Every method that takes the connection out consumes the lease.
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until it is consumed")
+    }
+
+    /// The lent connection, to read from.
+    pub(crate) fn conn_ref(&self) -> &Conn {
+        self.conn
+            .as_ref()
+            .expect("a lease holds its connection until it is consumed")
+    }
+
+    /// Gives back a connection that is at ReadyForQuery.
+    pub(crate) fn give_back(mut self) {
+        if let Some(conn) = self.conn.take() {
+            *lock(&self.home) = Place::Ready(conn);
+        }
+    }
+
+    /// The connection broke (I/O or protocol error): close it.
+    pub(crate) fn close(mut self) {
+        self.conn = None;
+        *lock(&self.home) = Place::Closed;
+    }
+
+    /// Cancels the command running on the connection (unless `completed`) and drains it to
+    /// ReadyForQuery in the background, and waits for that: the connection is then ready
+    /// again, or closed past the drain limits. Dropping this future leaves the recovery
+    /// running; the slot's next query waits for it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] when the connection could not be brought back.
+    pub(crate) async fn recover(self, completed: bool) -> Result<()> {
+        let home = self.home.clone();
+        self.recover_in_background(completed);
+        settle(&home).await;
+        if matches!(*lock(&home), Place::Closed) {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the connection could not be drained and was closed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Cancels the command (unless `completed`) and drains the connection to ReadyForQuery
+    /// in a background task, then gives it back (or closes it past the drain limits): for a
+    /// stream dropped, cancelled or timed out mid-query. The slot's next [`Slot::take`] (or
+    /// [`Slot::settle`]) waits for it. If the slot is dropped meanwhile (its owner went
+    /// away), the connection is closed politely once the drain ends.
+    pub(crate) fn recover_in_background(mut self, completed: bool) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (tx, rx) = oneshot::channel();
+                *lock(&self.home) = Place::Recovering(rx);
+                runtime.spawn(async move {
+                    if let Err(Some(conn)) = tx.send(conn.recover(completed).await) {
+                        conn.terminate().await;
+                    }
+                });
+            }
+            // No runtime to cancel from: closing the socket ends the query on the server.
+            Err(_) => *lock(&self.home) = Place::Closed,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let orphan = Lease {
+                conn: Some(conn),
+                home: self.home.clone(),
+            };
+            orphan.recover_in_background(false);
+        }
+    }
+}
+
+/// Waits for the background recovery in `home`, if one runs, and records its outcome.
+async fn settle(home: &Home) {
+    let outcome = poll_fn(|cx| match &mut *lock(home) {
+        Place::Recovering(rx) => Pin::new(rx).poll(cx).map(Some),
+        _ => Poll::Ready(None),
+    })
+    .await;
+    if let Some(outcome) = outcome {
+        *lock(home) = match outcome {
+            Ok(Some(conn)) => Place::Ready(conn),
+            _ => Place::Closed,
+        };
     }
 }

@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 
 pub use cancel::CancelToken;
 pub(crate) use connect::connect;
-pub(crate) use lifecycle::Slot;
+pub(crate) use lifecycle::{Lease, Slot};
 pub(crate) use socket::Socket;
 
 pub(crate) use crate::config::Tuning;

@@ -1,7 +1,7 @@
 //! The row engine behind every stream: sends the query, then takes rows from the
 //! connection's read buffer as zero-copy slices, reading the socket only when asked to and
-//! nothing complete is buffered. It holds the connection for the query's length and gives it
-//! back to a [`Slot`] when the response ends, is abandoned or breaks.
+//! nothing complete is buffered. It holds the connection's [`Lease`] for the query's length
+//! and gives the connection back when the response ends, is abandoned, times out or breaks.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::conn::{Conn, Slot};
+use crate::conn::{Conn, Lease, Slot};
 use crate::error::{Error, ErrorKind, Result};
 use crate::param::Param;
 use crate::proto::backend::Message;
@@ -37,55 +37,21 @@ pub struct Stats {
     pub buffer_high_water: usize,
 }
 
-/// One query's response being read; owns the connection until the response ends.
+/// One query's response being read; holds the connection until the response ends. Dropped
+/// before that, it cancels the query and drains the connection in the background.
 pub(crate) struct Engine {
-    conn: Option<Box<Conn>>,
+    lease: Option<Lease>,
     decoder: RowDecoder,
     /// An error that arrived while a chunk was being filled, handed out next.
     deferred: Option<Error>,
+    /// The connection broke during this query (and was closed).
+    broke: bool,
     started: Instant,
     wire_start: u64,
     deadline: Option<Deadline>,
     /// Wakes the stream when the deadline passes while it waits for the socket.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     stats: Stats,
-}
-
-/// A connection taken for a query that has not produced its stream yet. Dropped with the
-/// connection still in it (the caller's future was dropped or timed out at an await), it
-/// hands the connection to a background recovery: the query is cancelled on the server and
-/// the connection drained, within the drain and cancel limits, or closed.
-struct Taken<'s> {
-    slot: &'s mut Slot,
-    conn: Option<Box<Conn>>,
-}
-
-impl Taken<'_> {
-    fn conn(&mut self) -> &mut Conn {
-        self.conn.as_mut().expect("taken until handed on")
-    }
-
-    /// Hands the connection to a background recovery and waits for it; dropping this wait
-    /// leaves the recovery running, and the next query waits for it.
-    async fn recover(mut self, completed: bool) {
-        if let Some(conn) = self.conn.take() {
-            self.slot.recover_in_background(conn, completed);
-        }
-        self.slot.settle().await;
-    }
-
-    fn close(mut self) {
-        self.conn = None;
-        self.slot.close();
-    }
-}
-
-impl Drop for Taken<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.slot.recover_in_background(conn, false);
-        }
-    }
 }
 
 /// A query's time limit: when it ends, and how long it was.
@@ -118,18 +84,18 @@ impl Deadline {
     }
 }
 
-/// Takes the connection from `slot`, sends the query and reads up to its RowDescription,
-/// within `timeout` (else the connection's `query_timeout`), which then bounds the rows too.
-/// On an error the connection is back in `slot` (ready, or closed if it broke); when the time
-/// runs out, or this future is dropped, the query is cancelled and the connection recovered in
-/// the background.
+/// Sends the query over the leased connection and reads up to its RowDescription, within
+/// `timeout` (else the connection's `query_timeout`), which then bounds the rows too. On an
+/// error the connection is given back (ready, or closed if it broke); when the time runs out,
+/// or this future is dropped (the lease's own drop), the query is cancelled and the
+/// connection recovered in the background.
 pub(crate) async fn start(
-    slot: &mut Slot,
+    mut lease: Lease,
     sql: &str,
     params: &[Param],
     timeout: Option<Duration>,
 ) -> Result<Engine> {
-    let mut conn = slot.take().await?;
+    let conn = lease.conn();
     let result_format = i16::from(conn.tuning.binary_results);
     // Flush after Describe: the server sends the RowDescription (or the error that a wrong
     // statement raises while it is planned) at once, instead of holding it in its output
@@ -146,36 +112,33 @@ pub(crate) async fn start(
         });
     if let Err(e) = encoded {
         conn.wbuf.clear();
-        slot.put(conn);
+        lease.give_back();
         return Err(e);
     }
     frontend::sync(&mut conn.wbuf);
 
-    let deadline = Deadline::new(limit(timeout, &conn));
+    let deadline = Deadline::new(limit(timeout, conn.tuning.query_timeout));
     let started = Instant::now();
     let wire_start = conn.bytes_read;
     conn.buffer_high_water = conn.rbuf.capacity();
-    let mut taken = Taken {
-        slot,
-        conn: Some(conn),
-    };
     let described = match deadline {
-        Some(d) => match tokio::time::timeout_at(d.at, describe(taken.conn())).await {
+        Some(d) => match tokio::time::timeout_at(d.at, describe(lease.conn())).await {
             Ok(described) => described,
             Err(_) => {
-                taken.recover(false).await;
+                let _ = lease.recover(false).await;
                 return Err(d.error());
             }
         },
-        None => describe(taken.conn()).await,
+        None => describe(lease.conn()).await,
     };
     match described {
         Ok(Described::Columns(columns)) => {
-            match RowDecoder::for_columns(&columns, taken.conn().tuning.max_message_size) {
+            match RowDecoder::for_columns(&columns, lease.conn().tuning.max_message_size) {
                 Ok(decoder) => Ok(Engine {
-                    conn: taken.conn.take(),
+                    lease: Some(lease),
                     decoder,
                     deferred: None,
+                    broke: false,
                     started,
                     wire_start,
                     deadline,
@@ -188,34 +151,34 @@ pub(crate) async fn start(
                 Err(e) => {
                     // The error says what is wrong with the columns; a failed recovery
                     // shows as a closed connection on the next query.
-                    taken.recover(false).await;
+                    let _ = lease.recover(false).await;
                     Err(e)
                 }
             }
         }
         Ok(Described::NoData) => {
-            taken.recover(false).await;
+            let _ = lease.recover(false).await;
             Err(Error::new(
                 ErrorKind::Column,
                 "the statement returns no rows; expected one json or jsonb column",
             ))
         }
         Ok(Described::Failed(db)) => {
-            taken.recover(true).await;
+            let _ = lease.recover(true).await;
             Err(Error::db(db))
         }
         Err(e) => {
-            taken.close();
+            lease.close();
             Err(e)
         }
     }
 }
 
 /// A query's own limit (zero: none), else the connection's `query_timeout`.
-fn limit(timeout: Option<Duration>, conn: &Conn) -> Option<Duration> {
+fn limit(timeout: Option<Duration>, default: Option<Duration>) -> Option<Duration> {
     match timeout {
         Some(limit) => (!limit.is_zero()).then_some(limit),
-        None => conn.tuning.query_timeout,
+        None => default,
     }
 }
 
@@ -223,19 +186,16 @@ fn limit(timeout: Option<Duration>, conn: &Conn) -> Option<Duration> {
 /// `query_timeout`; returns the first server error. Timed out or dropped, it cancels the
 /// statement and recovers the connection in the background, as a stream does.
 pub(crate) async fn batch(slot: &mut Slot, sql: &str) -> Result<()> {
-    let mut conn = slot.take().await?;
+    let mut lease = slot.take().await?;
+    let conn = lease.conn();
     if let Err(e) = frontend::query(&mut conn.wbuf, sql) {
         conn.wbuf.clear();
-        slot.put(conn);
+        lease.give_back();
         return Err(e);
     }
     let deadline = Deadline::new(conn.tuning.query_timeout);
-    let mut taken = Taken {
-        slot,
-        conn: Some(conn),
-    };
     let work = async {
-        let conn = taken.conn();
+        let conn = lease.conn();
         conn.flush().await?;
         let mut error = None;
         loop {
@@ -256,7 +216,7 @@ pub(crate) async fn batch(slot: &mut Slot, sql: &str) -> Result<()> {
         Some(d) => match tokio::time::timeout_at(d.at, work).await {
             Ok(outcome) => outcome,
             Err(_) => {
-                taken.recover(false).await;
+                let _ = lease.recover(false).await;
                 return Err(d.error());
             }
         },
@@ -264,13 +224,11 @@ pub(crate) async fn batch(slot: &mut Slot, sql: &str) -> Result<()> {
     };
     match outcome {
         Ok(error) => {
-            if let Some(conn) = taken.conn.take() {
-                taken.slot.put(conn);
-            }
+            lease.give_back();
             error.map_or(Ok(()), Err)
         }
         Err(e) => {
-            taken.close();
+            lease.close();
             Err(e)
         }
     }
@@ -310,7 +268,8 @@ impl Engine {
     /// Figures about the query so far.
     pub(crate) fn stats(&self) -> Stats {
         let mut stats = self.stats;
-        if let Some(conn) = &self.conn {
+        if let Some(lease) = &self.lease {
+            let conn = lease.conn_ref();
             stats.elapsed = self.started.elapsed();
             stats.wire_bytes = conn.bytes_read - self.wire_start;
             stats.buffer_high_water = conn.buffer_high_water;
@@ -325,7 +284,7 @@ impl Engine {
 
     /// Whether the engine still holds the connection (the response has not ended).
     pub(crate) fn is_open(&self) -> bool {
-        self.conn.is_some()
+        self.lease.is_some()
     }
 
     /// Hands `e` out on the next poll, before anything else.
@@ -334,21 +293,21 @@ impl Engine {
     }
 
     /// The next row from the buffer, reading the socket only when `may_read` and nothing
-    /// complete is buffered. The connection goes back to `slot` when the response ends, and
-    /// `slot` is closed when the connection breaks.
+    /// complete is buffered. The connection is given back when the response ends, recovered
+    /// in the background when the deadline passes, and closed when it breaks.
     pub(crate) fn poll_row(
         &mut self,
         cx: &mut Context<'_>,
         may_read: bool,
-        slot: &mut Slot,
     ) -> Poll<Option<Result<Bytes>>> {
         if let Some(e) = self.deferred.take() {
             return Poll::Ready(Some(Err(e)));
         }
         loop {
-            let Some(conn) = self.conn.as_mut() else {
+            let Some(lease) = self.lease.as_mut() else {
                 return Poll::Ready(None);
             };
+            let conn = lease.conn();
             match self.decoder.next(&mut conn.rbuf) {
                 Ok(RowEvent::Row(value)) => {
                     if self.stats.rows == 0 {
@@ -363,7 +322,7 @@ impl Engine {
                 }
                 Ok(RowEvent::Done { status, error }) => {
                     conn.tx_status = status;
-                    self.finish(slot);
+                    self.finish();
                     return Poll::Ready(error.map(|db| Err(Error::db(db))));
                 }
                 Ok(RowEvent::NeedMore) => {
@@ -374,7 +333,7 @@ impl Engine {
                     // arriving would otherwise never see its deadline.
                     if let Some(deadline) = self.deadline {
                         if deadline.passed() {
-                            return Poll::Ready(Some(Err(self.timed_out(slot, deadline))));
+                            return Poll::Ready(Some(Err(self.timed_out(deadline))));
                         }
                     }
                     match conn.poll_fill(cx) {
@@ -384,84 +343,79 @@ impl Engine {
                                     Box::pin(tokio::time::sleep_until(deadline.at))
                                 });
                                 if timer.as_mut().poll(cx).is_ready() {
-                                    return Poll::Ready(Some(Err(self.timed_out(slot, deadline))));
+                                    return Poll::Ready(Some(Err(self.timed_out(deadline))));
                                 }
                             }
                             return Poll::Pending;
                         }
                         Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(self.broken(slot, e)))),
+                        Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(self.broken(e)))),
                     }
                 }
-                Err(e) => return Poll::Ready(Some(Err(self.broken(slot, e)))),
+                Err(e) => return Poll::Ready(Some(Err(self.broken(e)))),
             }
         }
     }
 
     /// Cancels the query (unless it already finished) and reads the rest of the response,
-    /// then gives the connection back to `slot`. Dropping this future leaves the recovery
-    /// running in the background.
+    /// then gives the connection back. Dropping this future leaves the recovery running in
+    /// the background.
     ///
     /// # Errors
     /// [`ErrorKind::Closed`] when the connection could not be brought back within the drain
-    /// limits and was closed instead.
-    pub(crate) async fn cancel(&mut self, slot: &mut Slot) -> Result<()> {
-        match self.conn.take() {
-            Some(conn) => {
-                self.end_stats(&conn);
-                slot.recover_in_background(conn, self.decoder.completed());
-                slot.settle().await;
-                if slot.is_closed() {
-                    return Err(Error::new(
-                        ErrorKind::Closed,
-                        "the connection could not be drained and was closed",
-                    ));
-                }
-                Ok(())
-            }
-            None if slot.is_closed() => Err(Error::closed()),
+    /// limits and was closed instead, or had broken earlier.
+    pub(crate) async fn cancel(&mut self) -> Result<()> {
+        match self.take_lease() {
+            Some(lease) => lease.recover(self.decoder.completed()).await,
+            None if self.broke => Err(Error::closed()),
             None => Ok(()),
         }
     }
 
     /// The deadline passed: the query is cancelled and the connection recovered in the
     /// background (the next query waits for it); the stream ends with a timeout error.
-    fn timed_out(&mut self, slot: &mut Slot, deadline: Deadline) -> Error {
+    fn timed_out(&mut self, deadline: Deadline) -> Error {
         self.timer = None;
-        self.abandon(slot);
+        if let Some(lease) = self.take_lease() {
+            lease.recover_in_background(self.decoder.completed());
+        }
         deadline.error()
     }
 
-    /// The stream is abandoned before its end: cancel and drain in the background; `slot`
-    /// waits for the connection.
-    pub(crate) fn abandon(&mut self, slot: &mut Slot) {
-        if let Some(conn) = self.conn.take() {
-            self.end_stats(&conn);
-            slot.recover_in_background(conn, self.decoder.completed());
-        }
-    }
-
-    /// The response ended: the connection goes back to `slot`.
-    fn finish(&mut self, slot: &mut Slot) {
-        if let Some(mut conn) = self.conn.take() {
-            self.end_stats(&conn);
-            conn.settle_read_buffer();
-            slot.put(conn);
+    /// The response ended: the connection is given back.
+    fn finish(&mut self) {
+        if let Some(mut lease) = self.take_lease() {
+            lease.conn().settle_read_buffer();
+            lease.give_back();
         }
     }
 
     /// The connection is in an unknown state: close it.
-    fn broken(&mut self, slot: &mut Slot, e: Error) -> Error {
-        if let Some(conn) = self.conn.take() {
-            self.end_stats(&conn);
+    fn broken(&mut self, e: Error) -> Error {
+        if let Some(lease) = self.take_lease() {
+            lease.close();
         }
-        slot.close();
+        self.broke = true;
         e
     }
 
-    fn end_stats(&mut self, conn: &Conn) {
+    /// Takes the lease out, fixing the stream's figures where the connection leaves.
+    fn take_lease(&mut self) -> Option<Lease> {
+        let lease = self.lease.take()?;
+        let conn = lease.conn_ref();
         self.stats.elapsed = self.started.elapsed();
         self.stats.wire_bytes = conn.bytes_read - self.wire_start;
         self.stats.buffer_high_water = conn.buffer_high_water;
+        Some(lease)
+    }
+}
+
+impl Drop for Engine {
+    /// Abandoned before its end: cancel and drain in the background; the connection's next
+    /// query waits for that.
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.recover_in_background(self.decoder.completed());
+        }
     }
 }

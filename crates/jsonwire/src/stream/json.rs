@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::engine::Stats;
-use super::raw::{Holder, RawStream};
+use super::raw::RawStream;
 use crate::error::{Error, Result};
 
 /// A stream of rows deserialized into `T` with serde_json (`serde_json::Value` or any
@@ -16,12 +16,12 @@ use crate::error::{Error, Result};
 ///
 /// A row that does not decode yields an [`ErrorKind::Decode`](crate::ErrorKind::Decode)
 /// error naming its ordinal ([`Error::row`]); the stream continues with the next row.
-pub struct JsonStream<H: Holder, T> {
+pub struct JsonStream<H, T> {
     raw: RawStream<H>,
     _type: PhantomData<fn() -> T>,
 }
 
-impl<H: Holder, T: serde::de::DeserializeOwned> JsonStream<H, T> {
+impl<H, T: serde::de::DeserializeOwned> JsonStream<H, T> {
     pub(crate) fn new(raw: RawStream<H>) -> JsonStream<H, T> {
         JsonStream {
             raw,
@@ -66,7 +66,7 @@ impl<H: Holder, T: serde::de::DeserializeOwned> JsonStream<H, T> {
     }
 }
 
-impl<H: Holder, T: serde::de::DeserializeOwned> Stream for JsonStream<H, T> {
+impl<H: Unpin, T: serde::de::DeserializeOwned> Stream for JsonStream<H, T> {
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -74,7 +74,7 @@ impl<H: Holder, T: serde::de::DeserializeOwned> Stream for JsonStream<H, T> {
     }
 }
 
-impl<H: Holder, T> std::fmt::Debug for JsonStream<H, T> {
+impl<H, T> std::fmt::Debug for JsonStream<H, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JsonStream")
             .field("type", &std::any::type_name::<T>())

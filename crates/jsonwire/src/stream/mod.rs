@@ -10,5 +10,4 @@ pub(crate) use engine::batch;
 pub use engine::Stats;
 pub use json::JsonStream;
 pub(crate) use raw::open;
-pub(crate) use raw::Sealed;
-pub use raw::{Holder, RawStream};
+pub use raw::RawStream;

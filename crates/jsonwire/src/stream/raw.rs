@@ -1,4 +1,4 @@
-//! [`RawStream`]: rows as the JSON text of their one column, over any [`Holder`].
+//! [`RawStream`]: rows as the JSON text of their one column.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -8,31 +8,9 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::engine::{self, Engine, Stats};
-use crate::conn::Slot;
+use crate::conn::Lease;
 use crate::error::Result;
 use crate::param::Param;
-
-/// What a stream holds its connection through, and gives it back to:
-///
-/// - `&mut Client`: a stream borrowed from a client ([`Client::query`](crate::Client::query),
-///   [`Client::sql`](crate::Client::sql)); the client is usable again once the stream ends
-///   or is dropped.
-/// - [`Client`](crate::Client): an owned stream (`'static + Send`) that owns its client
-///   ([`Client::into_query`](crate::Client::into_query),
-///   [`Client::into_sql`](crate::Client::into_sql)) and hands it back with
-///   [`RawStream::into_client`].
-///
-/// Every holder gets the same behaviour: the same row engine, and the same cancel and drain
-/// when the stream is dropped early. The trait is sealed.
-pub trait Holder: Sealed {}
-
-impl<T: Sealed> Holder for T {}
-
-/// The part of [`Holder`] that the crate keeps to itself. `Unpin` so that streams are.
-pub trait Sealed: Unpin {
-    /// The slot the stream takes its connection from and gives it back to.
-    fn slot(&mut self) -> &mut Slot;
-}
 
 /// A stream of rows, each the JSON text of the row's one column as [`Bytes`].
 ///
@@ -40,32 +18,38 @@ pub trait Sealed: Unpin {
 /// part of that buffer alive. The stream reads the socket only when polled and the buffered
 /// rows are used up, so a consumer that stops polling stops the server (TCP pushes back).
 ///
-/// `H` is what holds the connection (see [`Holder`]): `RawStream<&mut Client>` borrows a
-/// client, `RawStream<Client>` owns one.
+/// `H` is what holds the connection:
 ///
-/// Dropping the stream before its end cancels the query and drains the connection in the
-/// background; [`RawStream::cancel`] does the same and waits for it.
-pub struct RawStream<H: Holder> {
-    /// `None` only once [`RawStream::into_holder`] has taken it.
-    holder: Option<H>,
+/// - `RawStream<&mut Client>` borrows a client ([`Client::query`](crate::Client::query),
+///   [`Client::sql`](crate::Client::sql)); the client is usable again once the stream ends
+///   or is dropped.
+/// - `RawStream<Client>` owns its client (`'static + Send`, for returning from a function or
+///   moving into a task: [`Client::into_query`](crate::Client::into_query),
+///   [`Client::into_sql`](crate::Client::into_sql)) and hands it back with
+///   [`RawStream::into_client`].
+///
+/// Every holder gets the same row engine and the same early exit: dropping the stream
+/// before its end cancels the query and drains the connection in the background (the
+/// connection's next query waits for that); [`RawStream::cancel`] does the same and waits.
+pub struct RawStream<H> {
+    holder: H,
     engine: Engine,
 }
 
-/// Sends the query over `holder`'s connection and reads up to its result description.
-pub(crate) async fn open<H: Holder>(
-    mut holder: H,
+/// Sends the query over the leased connection and reads up to its result description; the
+/// stream keeps `holder` (what the lease came from) for its length.
+pub(crate) async fn open<H>(
+    holder: H,
+    lease: Lease,
     sql: &str,
     params: &[Param],
     timeout: Option<std::time::Duration>,
 ) -> Result<RawStream<H>> {
-    let engine = engine::start(holder.slot(), sql, params, timeout).await?;
-    Ok(RawStream {
-        holder: Some(holder),
-        engine,
-    })
+    let engine = engine::start(lease, sql, params, timeout).await?;
+    Ok(RawStream { holder, engine })
 }
 
-impl<H: Holder> RawStream<H> {
+impl<H> RawStream<H> {
     /// Figures about this stream so far.
     pub fn stats(&self) -> Stats {
         self.engine.stats()
@@ -128,10 +112,7 @@ impl<H: Holder> RawStream<H> {
     /// [`ErrorKind::Closed`](crate::ErrorKind::Closed) when the connection could not be
     /// brought back within the drain limits and was closed instead.
     pub async fn cancel(mut self) -> Result<()> {
-        match self.holder.as_mut() {
-            Some(holder) => self.engine.cancel(holder.slot()).await,
-            None => Ok(()),
-        }
+        self.engine.cancel().await
     }
 
     /// Rows handed out so far (the ordinal of the last row).
@@ -141,13 +122,9 @@ impl<H: Holder> RawStream<H> {
 
     /// The holder, with the connection back in it: ready if the response ended, else being
     /// cancelled and drained in the background (its next query waits for that).
-    pub(crate) fn into_holder(mut self) -> H {
-        let mut holder = self
-            .holder
-            .take()
-            .expect("only into_holder takes the holder, and it consumes the stream");
-        self.engine.abandon(holder.slot());
-        holder
+    pub(crate) fn into_holder(self) -> H {
+        drop(self.engine);
+        self.holder
     }
 
     /// The one path every row takes, for every holder and every mode.
@@ -156,14 +133,11 @@ impl<H: Holder> RawStream<H> {
         cx: &mut Context<'_>,
         may_read: bool,
     ) -> Poll<Option<Result<Bytes>>> {
-        match self.holder.as_mut() {
-            Some(holder) => self.engine.poll_row(cx, may_read, holder.slot()),
-            None => Poll::Ready(None),
-        }
+        self.engine.poll_row(cx, may_read)
     }
 }
 
-impl<H: Holder> Stream for RawStream<H> {
+impl<H: Unpin> Stream for RawStream<H> {
     type Item = Result<Bytes>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -171,15 +145,7 @@ impl<H: Holder> Stream for RawStream<H> {
     }
 }
 
-impl<H: Holder> Drop for RawStream<H> {
-    fn drop(&mut self) {
-        if let Some(holder) = self.holder.as_mut() {
-            self.engine.abandon(holder.slot());
-        }
-    }
-}
-
-impl<H: Holder> std::fmt::Debug for RawStream<H> {
+impl<H> std::fmt::Debug for RawStream<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawStream")
             .field("open", &self.engine.is_open())
