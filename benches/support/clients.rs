@@ -12,6 +12,7 @@
 //! clients are charged for their whole protocol exchange.
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt as _;
@@ -252,6 +253,38 @@ impl TokioClient {
     /// Whatever tokio-postgres reports.
     pub async fn connect(conninfo: &str) -> Result<TokioClient, BenchError> {
         let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                eprintln!("tokio-postgres connection ended with an error: {e}");
+            }
+        });
+        Ok(TokioClient { client, task })
+    }
+
+    /// Connects over TLS (tokio-postgres-rustls, ring), trusting the CA certificate in
+    /// `root_pem`, and spawns the connection task on the current runtime.
+    ///
+    /// # Errors
+    /// An unreadable root certificate, or whatever tokio-postgres reports.
+    pub async fn connect_tls(conninfo: &str, root_pem: &Path) -> Result<TokioClient, BenchError> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(root_pem)
+            .map_err(|e| format!("{}: {e}", root_pem.display()))?
+        {
+            roots
+                .add(cert.map_err(|e| format!("{}: {e}", root_pem.display()))?)
+                .map_err(|e| format!("{}: {e}", root_pem.display()))?;
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+        let (client, connection) = tokio_postgres::connect(conninfo, tls).await?;
         let task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 eprintln!("tokio-postgres connection ended with an error: {e}");

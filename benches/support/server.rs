@@ -110,7 +110,7 @@ impl BenchServer {
                  point {BENCH_URL_VAR} at a server): {e}"
             ),
         })?;
-        let url = server.url();
+        let url = without_tls(&server.url());
         eprintln!(
             "bench server: {} ({:.1} s)",
             if server.is_external() {
@@ -139,6 +139,21 @@ impl BenchServer {
             version,
             expected,
         })
+    }
+}
+
+/// `conninfo` with `sslmode=disable` unless it names an sslmode: the throw-away cluster has TLS
+/// on, and jsonwire's default `prefer` would use it (or, against a server without TLS, spend
+/// a round trip on the SSLRequest) where tokio-postgres with `NoTls` and the raw-socket reader
+/// speak plaintext. TLS has rows of its own.
+pub fn without_tls(conninfo: &str) -> String {
+    if conninfo.contains("sslmode=") {
+        conninfo.to_owned()
+    } else if conninfo.starts_with("postgres://") || conninfo.starts_with("postgresql://") {
+        let sep = if conninfo.contains('?') { '&' } else { '?' };
+        format!("{conninfo}{sep}sslmode=disable")
+    } else {
+        format!("{conninfo} sslmode=disable")
     }
 }
 
@@ -252,12 +267,26 @@ impl BenchServer {
 
     /// The SCRAM role over TCP (throw-away cluster, or a server with the testkit's roles).
     pub fn scram_url(&self) -> Option<String> {
-        self.server.url_for(Role::Scram)
+        self.server.url_for(Role::Scram).map(|u| without_tls(&u))
+    }
+
+    /// `role` over TLS with the throw-away cluster's CA as root: jsonwire's URL
+    /// (`sslmode=verify-full&sslrootcert=...`), tokio-postgres's (`sslmode=require`; it takes
+    /// the root in its TLS connector, which checks the name too) and the CA file. `None` for a
+    /// server without the kit's certificates.
+    pub fn tls_url(&self, role: Role) -> Option<(String, String, PathBuf)> {
+        let ca = self.server.tls()?.ca_cert.clone();
+        let url = self.server.url_for(role)?;
+        Some((
+            format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display()),
+            format!("{url}?sslmode=require"),
+            ca,
+        ))
     }
 
     /// The trust role over TCP.
     pub fn trust_url(&self) -> Option<String> {
-        self.server.url_for(Role::Trust)
+        self.server.url_for(Role::Trust).map(|u| without_tls(&u))
     }
 
     /// The SCRAM role over the unix socket.

@@ -27,6 +27,8 @@ pub const OTHER_HOST: &str = "other.jsonwire.test";
 pub struct TlsFiles {
     /// The test CA, which signed the server and client certificates: use as `sslrootcert`.
     pub ca_cert: PathBuf,
+    /// The test CA's key, for tests that sign certificates of their own.
+    pub ca_key: PathBuf,
     /// A CA that signed nothing the server uses: as `sslrootcert` it makes verification fail.
     pub unknown_ca_cert: PathBuf,
     /// The server's certificate (for `localhost` and `127.0.0.1`) and key.
@@ -100,6 +102,7 @@ pub(crate) fn generate(dir: &Path) -> Result<TlsFiles, Error> {
     let path = |name: &str| dir.join(name);
     let files = TlsFiles {
         ca_cert: path("ca.crt"),
+        ca_key: path("ca.key"),
         unknown_ca_cert: path("unknown-ca.crt"),
         server_cert: path("server.crt"),
         server_key: path("server.key"),
@@ -118,6 +121,7 @@ pub(crate) fn generate(dir: &Path) -> Result<TlsFiles, Error> {
         fs::write(p, s).map_err(|e| Error::io(format!("could not write {}", p.display()), e))
     };
     write(&files.ca_cert, &ca_pem)?;
+    write_private(&files.ca_key, &ca_key.serialize_pem())?;
     write(&files.unknown_ca_cert, &unknown_pem)?;
     for (names, cn, issuer, cert, key) in [
         (

@@ -184,6 +184,117 @@ async fn a_client_certificate_logs_in_with_cert_auth() {
     assert!(err.to_string().contains("certificate"), "{err}");
 }
 
+/// Client keys in the other PEM forms libpq reads: SEC1 (`EC PRIVATE KEY`) and PKCS#1
+/// (`RSA PRIVATE KEY`), made with the openssl command-line tool.
+#[tokio::test]
+async fn client_keys_in_sec1_and_pkcs1_form_load() {
+    let s = server();
+    let f = files();
+    let dir = std::env::temp_dir().join(format!("jw-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("the openssl command-line tool");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let client_key = f.client_key.to_str().unwrap();
+    openssl(&[
+        "pkey",
+        "-in",
+        client_key,
+        "-traditional",
+        "-out",
+        "sec1.key",
+    ]);
+    openssl(&["genrsa", "-traditional", "-out", "rsa.key", "2048"]);
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        "rsa.key",
+        "-subj",
+        &format!("/CN={CERT_USER}"),
+        "-out",
+        "rsa.csr",
+    ]);
+    // Extensions make it an X.509 v3 certificate, which webpki requires.
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "rsa.csr",
+        "-CA",
+        f.ca_cert.to_str().unwrap(),
+        "-CAkey",
+        f.ca_key.to_str().unwrap(),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "rsa.crt",
+    ]);
+    for (cert, key, header) in [
+        (
+            f.client_cert.clone(),
+            dir.join("sec1.key"),
+            "-----BEGIN EC PRIVATE KEY-----",
+        ),
+        (
+            dir.join("rsa.crt"),
+            dir.join("rsa.key"),
+            "-----BEGIN RSA PRIVATE KEY-----",
+        ),
+    ] {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(std::fs::read_to_string(&key).unwrap().starts_with(header));
+        let conninfo = kv(
+            s,
+            CERT_USER,
+            &format!(
+                "sslmode=require sslcert={} sslkey={}",
+                cert.display(),
+                key.display()
+            ),
+        );
+        Client::connect(&conninfo)
+            .await
+            .unwrap_or_else(|e| panic!("{header}: {e}"));
+    }
+    // A key others can read is refused, as libpq refuses it.
+    let key = dir.join("sec1.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let conninfo = kv(
+            s,
+            CERT_USER,
+            &format!(
+                "sslmode=require sslcert={} sslkey={}",
+                f.client_cert.display(),
+                key.display()
+            ),
+        );
+        let err = Client::connect(&conninfo).await.unwrap_err();
+        assert!(err.to_string().contains("group or world access"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn scram_binds_to_the_tls_channel_when_offered() {
     let s = server();
