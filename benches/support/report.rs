@@ -204,6 +204,7 @@ pub fn build(
 
     let notes = recorder.notes();
     let mut seen: Vec<&str> = Vec::new();
+    let mut shown: Vec<&str> = Vec::new();
     let mut order: Vec<&str> = areas.iter().map(|a| a.name).collect();
     for f in &all {
         if !order.contains(&f.key.area.as_str()) {
@@ -224,6 +225,7 @@ pub fn build(
         if rows.is_empty() && area_notes.is_empty() {
             continue;
         }
+        shown.push(name);
         let area = areas.iter().find(|a| a.name == name);
         let _ = writeln!(md, "## {}\n", area.map_or(name, |a| a.title));
         if let Some(a) = area {
@@ -331,6 +333,41 @@ pub fn build(
     }
 
     let mut json = serde_json::to_value(&summary).unwrap_or(Value::Null);
+    if let Some(top) = json.as_object_mut() {
+        // Extra top-level fields for the page (the gate ignores them): how the run was made,
+        // and each group's heading and notes.
+        top.insert(
+            "run".to_owned(),
+            json!({
+                "command": command,
+                "setup": setup,
+                "duration_s": duration_s,
+                "commit": commit(),
+                "reference": RAW_SOCKET,
+            }),
+        );
+        top.insert(
+            "areas".to_owned(),
+            Value::Array(
+                shown
+                    .iter()
+                    .map(|&name| {
+                        let area = areas.iter().find(|a| a.name == name);
+                        json!({
+                            "name": name,
+                            "title": area.map_or(name, |a| a.title),
+                            "about": area.map(|a| a.about),
+                            "notes": notes
+                                .iter()
+                                .filter(|(a, _)| a == name)
+                                .map(|(_, t)| t.as_str())
+                                .collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+    }
     if let Some(groups) = json.get_mut("groups").and_then(Value::as_array_mut) {
         for (g, ex) in groups.iter_mut().zip(&extras) {
             if let Some(rows) = g.get_mut("rows").and_then(Value::as_array_mut) {
@@ -369,6 +406,27 @@ impl Report {
         jsonwire_benchgate::load(&json_path).map_err(|e| e.to_string())?;
         Ok((json_path, md_path))
     }
+}
+
+/// The commit measured: `GITHUB_SHA` in a workflow, else `git rev-parse HEAD` of the workspace
+/// (with `-dirty` when the work tree has changes); `None` when neither answers.
+fn commit() -> Option<String> {
+    if let Some(sha) = std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()) {
+        return Some(sha);
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let head = git(&["rev-parse", "HEAD"]).filter(|h| !h.is_empty())?;
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}-dirty") } else { head })
 }
 
 /// `1.23M`, `45.6k`, `789`.
