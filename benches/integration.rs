@@ -6,7 +6,8 @@
 //! `Json<T>`) and a raw-socket reader (the server + socket limit) read the same views side by
 //! side in one process and one run. Criterion times each benchmark; CPU, peak heap, time to
 //! first row, latency percentiles and spread are recorded around the same iterations, and the
-//! run ends by writing `target/jsonwire-bench/summary.{md,json}`.
+//! run ends by writing `target/jsonwire-bench/summary.{md,json}`, the charts (`chart-*.svg`) and
+//! `report.html`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -236,9 +237,19 @@ fn main() -> ExitCode {
         &setup,
         started.elapsed().as_secs_f64(),
     );
-    match report.write(&report_dir(workspace)) {
-        Ok((json, md)) => {
-            eprintln!("report: {} and {}", md.display(), json.display());
+    let dir = report_dir(workspace);
+    match report
+        .write(&dir)
+        .and_then(|(json, md)| Ok((report::write_charts(&dir, &json)?, md, json)))
+    {
+        Ok((charts, md, json)) => {
+            eprintln!(
+                "report: {}, {} and {} ({} charts)",
+                md.display(),
+                json.display(),
+                charts.html.display(),
+                charts.charts.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -9,7 +9,8 @@
 //! - [`peers`]: the other clients measured beside them (sqlx), each behind its feature;
 //! - [`raw_socket`]: the minimal readers that set the server + socket limit;
 //! - [`measure`]: CPU, peak heap and the record of every iteration;
-//! - [`report`]: `summary.json` and `summary.md`.
+//! - [`report`]: `summary.json`, `summary.md`, and the charts and page drawn from them
+//!   (`jsonwire-benchreport`).
 
 #[cfg(feature = "bench-with-postgres")]
 pub mod clients;

@@ -429,6 +429,31 @@ fn commit() -> Option<String> {
     Some(if dirty { format!("{head}-dirty") } else { head })
 }
 
+/// Draws the charts and `report.html` of the run whose `summary.json` is `json` into `dir`
+/// (with the trend over the summaries in `JSONWIRE_BENCH_HISTORY`, a file or directory, when
+/// set), and appends links to them to `summary.md` there.
+///
+/// # Errors
+/// The summary cannot be read back, a history file is not a summary, or a file cannot be
+/// written.
+pub fn write_charts(dir: &Path, json: &Path) -> Result<jsonwire_benchreport::Written, String> {
+    use jsonwire_benchreport::{history, write_report, Run, DEFAULT_NIGHTS};
+    let run = Run::from_path(json).map_err(|e| e.to_string())?;
+    let past: Vec<PathBuf> = std::env::var_os("JSONWIRE_BENCH_HISTORY")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    let past = history::load(&past).map_err(|e| format!("JSONWIRE_BENCH_HISTORY: {e}"))?;
+    let written = write_report(&run, &past, DEFAULT_NIGHTS, dir)?;
+    let md_path = dir.join("summary.md");
+    let mut md =
+        std::fs::read_to_string(&md_path).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    md.push_str(&written.markdown());
+    std::fs::write(&md_path, md).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    Ok(written)
+}
+
 /// `1.23M`, `45.6k`, `789`.
 pub fn human(v: f64) -> String {
     if v >= 1e6 {

@@ -1,0 +1,326 @@
+//! The report generator on summaries from real runs (tests/fixtures: quick passes of the
+//! integration tier, committed as the runs wrote them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jsonwire_benchreport::chart::PALETTE;
+use jsonwire_benchreport::figures::Outcome;
+use jsonwire_benchreport::{figures_of, history, write_report, Run};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Every fixture, oldest first.
+fn runs() -> Vec<Run> {
+    let mut runs = history::load(&[fixtures()]).unwrap();
+    runs.sort_by(|a, b| a.generated_at.cmp(&b.generated_at));
+    assert!(runs.len() >= 2, "the fixtures hold at least two runs");
+    runs
+}
+
+/// The newest fixture.
+fn newest() -> Run {
+    runs().pop().unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("benchreport-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A copy of `run`'s file with another `generated_at`, as the history of another night.
+fn redated(run: &Run, at: &str, dir: &Path) -> PathBuf {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&run.path).unwrap()).unwrap();
+    v["generated_at"] = serde_json::Value::String(at.to_owned());
+    let path = dir.join(format!("{}.json", at.replace(':', "")));
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    path
+}
+
+fn drawn(figs: &[jsonwire_benchreport::figures::Figure]) -> Vec<&str> {
+    figs.iter()
+        .filter(|f| matches!(f.outcome, Outcome::Drawn(_)))
+        .map(|f| f.id.as_str())
+        .collect()
+}
+
+#[test]
+fn every_run_gets_every_chart_the_issue_asks_for() {
+    for run in runs() {
+        let (charts, _) = figures_of(&run, &[], 30);
+        let ids = drawn(&charts);
+        for want in [
+            "ratio-throughput",
+            "cpu-throughput",
+            "ratio-large",
+            "cpu-large",
+            "ttfr",
+            "heap",
+            "chunk",
+            "rbuf-heap",
+            "latency-concurrency",
+            "early-exit",
+            "connect",
+        ] {
+            assert!(
+                ids.contains(&want),
+                "{}: {want} not drawn; drawn: {ids:?}",
+                run.path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_client_of_a_group_is_drawn_in_its_palette_colour() {
+    let run = newest();
+    let (charts, _) = figures_of(&run, &[], 30);
+    let throughput = run.group("throughput").unwrap();
+    let svg = charts
+        .iter()
+        .find(|f| f.id == "cpu-throughput")
+        .and_then(|f| match &f.outcome {
+            Outcome::Drawn(svg) => Some(svg.clone()),
+            Outcome::Omitted(_) => None,
+        })
+        .unwrap();
+    // One filled bar per client and case, plus one legend swatch per client.
+    let clients = throughput.clients().len();
+    let cases = throughput.cases().len();
+    let bars: usize = PALETTE
+        .iter()
+        .map(|c| svg.matches(&format!("fill=\"{c}\"")).count())
+        .sum();
+    assert!(
+        bars >= clients * cases + clients,
+        "{bars} palette-filled rects for {clients} clients × {cases} cases"
+    );
+    for client in throughput.clients() {
+        assert!(
+            svg.contains(&format!(">{client}\n")) || svg.contains(&format!(">{client}<")),
+            "legend lacks {client}"
+        );
+    }
+}
+
+#[test]
+fn the_page_is_self_contained_and_has_every_chart_and_table() {
+    let run = newest();
+    let out = scratch("page");
+    let written = write_report(&run, &[], 30, &out).unwrap();
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    assert!(!html.contains("<script"), "the page needs no script");
+    for attr in ["src=\"http", "href=\"http", "@import", "url("] {
+        assert!(!html.contains(attr), "the page fetches something: {attr}");
+    }
+    for (_, file) in &written.charts {
+        let svg = std::fs::read_to_string(file).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        let id = file
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix("chart-")
+            .unwrap()
+            .strip_suffix(".svg")
+            .unwrap();
+        assert!(
+            html.contains(&format!("data-chart=\"{id}\"")),
+            "{id} not on the page"
+        );
+    }
+    for g in &run.groups {
+        assert!(
+            html.contains(&format!("id=\"table-{}\"", g.name)),
+            "no table for {}",
+            g.name
+        );
+        for row in &g.rows {
+            assert!(html.contains(&format!("<td>{}</td>", row.client)));
+        }
+    }
+    assert!(html.contains(&run.postgres_version.replace('&', "&amp;")));
+    assert!(
+        html.contains("mode</b></td><td>quick"),
+        "the run's mode is shown"
+    );
+    // The markdown for summary.md links every chart file by its name.
+    let md = written.markdown();
+    for (_, file) in &written.charts {
+        assert!(md.contains(file.file_name().unwrap().to_str().unwrap()));
+    }
+}
+
+#[test]
+fn missing_groups_leave_their_charts_out_with_a_note() {
+    let mut run = newest();
+    run.groups.retain(|g| {
+        !matches!(
+            g.name.as_str(),
+            "early_exit" | "concurrency" | "ttfr" | "chunk"
+        )
+    });
+    run.run.reference = Some("no_such_reader".into());
+    let out = scratch("missing");
+    let written = write_report(&run, &[], 30, &out).unwrap();
+    let omitted: Vec<&str> = written.omitted.iter().map(|(t, _)| t.as_str()).collect();
+    for title in [
+        "Early exit",
+        "Latency percentiles",
+        "Time to first row against result size",
+        "Read-buffer curves",
+        "Throughput relative to the reference reader",
+    ] {
+        assert!(
+            omitted.contains(&title),
+            "{title} not reported as omitted: {omitted:?}"
+        );
+    }
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    assert!(html.contains("not drawn: this run has no early_exit group"));
+    // What the run has is still drawn.
+    assert!(written.charts.iter().any(|(t, _)| t.contains("Peak heap")));
+}
+
+#[test]
+fn history_keeps_one_run_per_night_and_the_page_shows_the_last_nights() {
+    let dir = scratch("history");
+    let src = scratch("history-src");
+    let runs = runs();
+    // Real runs, filed as four nights; the second night ran twice.
+    let nights = [
+        redated(&runs[0], "2026-11-28T02:10:00Z", &src),
+        redated(&runs[1], "2026-11-29T02:10:00Z", &src),
+        redated(&runs[0], "2026-11-29T14:00:00Z", &src),
+        redated(&runs[1], "2026-11-30T02:40:00Z", &src),
+        redated(&runs[0], "2026-12-01T02:10:00Z", &src),
+    ];
+    for path in &nights {
+        let run = Run::from_path(path).unwrap();
+        history::record(&dir, path, &run, 3).unwrap();
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["2026-11-29.json", "2026-11-30.json", "2026-12-01.json"]
+    );
+    let kept = Run::from_path(&dir.join("2026-11-29.json")).unwrap();
+    assert_eq!(
+        kept.generated_at, "2026-11-29T14:00:00Z",
+        "a later run replaces its night's"
+    );
+
+    let history = history::load(std::slice::from_ref(&dir)).unwrap();
+    let current = Run::from_path(&dir.join("2026-12-01.json")).unwrap();
+    let shown = history::nights(&current, &history, 2);
+    let shown: Vec<&str> = shown.iter().map(|r| r.night()).collect();
+    assert_eq!(shown, ["2026-11-30", "2026-12-01"]);
+
+    let (_, trend) = figures_of(&current, &history, 30);
+    let ids = drawn(&trend);
+    assert!(
+        ids.contains(&"trend-ratio") && ids.contains(&"trend-cpu"),
+        "{ids:?}"
+    );
+    let svg = match &trend
+        .iter()
+        .find(|f| f.id == "trend-ratio")
+        .unwrap()
+        .outcome
+    {
+        Outcome::Drawn(svg) => svg.clone(),
+        Outcome::Omitted(why) => panic!("{why}"),
+    };
+    for night in ["11-29", "11-30", "12-01"] {
+        assert!(svg.contains(night), "night {night} not on the trend's axis");
+    }
+    // No instruction counts in these runs: that chart says so rather than drawing nothing.
+    match &trend
+        .iter()
+        .find(|f| f.id == "trend-instructions")
+        .unwrap()
+        .outcome
+    {
+        Outcome::Omitted(why) => assert!(why.contains("instruction"), "{why}"),
+        Outcome::Drawn(_) => panic!("drew instruction counts the runs do not have"),
+    }
+}
+
+#[test]
+fn instruction_counts_in_a_summary_are_drawn_in_the_trend() {
+    let src = scratch("instructions");
+    let runs = runs();
+    let mut paths = Vec::new();
+    for (i, (run, count)) in [(&runs[0], 1_000_000u64), (&runs[1], 1_030_000)]
+        .iter()
+        .enumerate()
+    {
+        let path = redated(run, &format!("2026-11-2{}T02:00:00Z", i + 1), &src);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["groups"][0]["rows"][0]["instructions"] = serde_json::json!(count);
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        paths.push(path);
+    }
+    let history = history::load(&paths).unwrap();
+    let (_, trend) = figures_of(&history[1], &history, 30);
+    match &trend
+        .iter()
+        .find(|f| f.id == "trend-instructions")
+        .unwrap()
+        .outcome
+    {
+        Outcome::Drawn(svg) => {
+            assert!(svg.contains("1.03×") || svg.contains("1.02×") || svg.contains("1.01×"))
+        }
+        Outcome::Omitted(why) => panic!("{why}"),
+    }
+}
+
+#[test]
+fn the_command_rebuilds_the_page_from_a_history_and_names_a_bad_file() {
+    let out = scratch("cli-out");
+    let bin = env!("CARGO_BIN_EXE_jsonwire-benchreport");
+    let status = Command::new(bin)
+        .arg("--history")
+        .arg(fixtures())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(out.join("report.html").is_file());
+    assert!(out.join("chart-ratio-throughput.svg").is_file());
+
+    let bad = scratch("cli-bad").join("broken.json");
+    std::fs::write(&bad, b"{\"schema\": 1, \"groups\": [").unwrap();
+    let o = Command::new(bin)
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("broken.json") && err.contains("not a valid summary.json"),
+        "{err}"
+    );
+
+    let o = Command::new(bin).arg("--nights").arg("0").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
