@@ -73,6 +73,52 @@ pub fn palette(i: usize) -> RGBColor {
     RGBColor(v(1), v(3), v(5))
 }
 
+/// A y axis' scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// Linear from zero.
+    Linear,
+    /// Logarithmic, labelled at 1, 2, 5 × 10ⁿ (for figures that span orders of magnitude).
+    Log,
+    /// Logarithmic, labelled at powers of 4 (byte sizes: 16 KiB, 64 KiB, 256 KiB, 1 MiB …).
+    LogBytes,
+}
+
+/// Where a logarithmic axis from `lo` to `hi` is labelled: at most about eight positions.
+fn log_ticks(lo: f64, hi: f64, bytes: bool) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    if !(lo > 0.0 && hi > lo) {
+        return ticks;
+    }
+    if bytes {
+        let mut t = 4f64.powi(lo.log(4.0).floor() as i32);
+        while t <= hi {
+            if t >= lo {
+                ticks.push(t);
+            }
+            t *= 4.0;
+        }
+    } else {
+        let mut decade = 10f64.powi(lo.log10().floor() as i32);
+        while decade <= hi {
+            for m in [1.0, 2.0, 5.0] {
+                let t = decade * m;
+                if t >= lo && t <= hi {
+                    ticks.push(t);
+                }
+            }
+            decade *= 10.0;
+        }
+        if ticks.len() > 8 {
+            ticks.retain(|t| {
+                let m = t / 10f64.powi(t.log10().floor() as i32);
+                (m - 1.0).abs() < 1e-9
+            });
+        }
+    }
+    ticks
+}
+
 /// A bar: its value and, optionally, the range its error bar spans.
 #[derive(Debug, Clone, Copy)]
 pub struct Bar {
@@ -106,8 +152,8 @@ pub struct Bars {
     pub categories: Vec<String>,
     /// The bars of each group, in this order.
     pub series: Vec<BarSeries>,
-    /// A logarithmic y axis (for figures that span orders of magnitude).
-    pub log_y: bool,
+    /// The y axis' scale.
+    pub y_axis: Axis,
     /// A horizontal reference line at `.0` with a shaded band from `.1` to `.2`.
     pub band: Option<(f64, f64, f64)>,
     /// How a y value is printed on the axis.
@@ -140,8 +186,8 @@ pub struct Lines {
     pub x_ticks: Vec<(f64, String)>,
     /// A logarithmic x axis.
     pub log_x: bool,
-    /// A logarithmic y axis.
-    pub log_y: bool,
+    /// The y axis' scale.
+    pub y_axis: Axis,
     /// How a y value is printed on the axis.
     pub y_format: fn(f64) -> String,
     /// The lines.
@@ -156,8 +202,8 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("plotting failed: {e}")
 }
 
-/// The y range for `values`: from 0 (linear) or a little under the smallest (log) to a little
-/// over the largest.
+/// The y range for `values` (every figure drawn is zero or more): from 0 (linear) or a little
+/// under the smallest (log) to a little over the largest.
 fn y_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
@@ -170,7 +216,7 @@ fn y_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     if log {
         (lo / 2.0, hi * 2.0)
     } else {
-        (lo.min(0.0), if hi > 0.0 { hi * 1.12 } else { 1.0 })
+        (0.0, if hi > 0.0 { hi * 1.12 } else { 1.0 })
     }
 }
 
@@ -225,11 +271,13 @@ pub fn bars(spec: &Bars) -> Result<String, String> {
             })
         });
         let band = spec.band.iter().flat_map(|b| [b.0, b.1, b.2]);
-        let (lo, hi) = y_range(values.chain(band), spec.log_y);
-        if spec.log_y {
-            bars_on(&plot, spec, log(lo..hi), lo)?;
-        } else {
-            bars_on(&plot, spec, linear(lo..hi), lo)?;
+        let (lo, hi) = y_range(values.chain(band), spec.y_axis != Axis::Linear);
+        match spec.y_axis {
+            Axis::Linear => bars_on(&plot, spec, linear(lo..hi), 0.0)?,
+            Axis::Log | Axis::LogBytes => {
+                let ticks = log_ticks(lo, hi, spec.y_axis == Axis::LogBytes);
+                bars_on(&plot, spec, ticked(log(lo..hi), ticks), lo)?
+            }
         }
         let entries: Vec<(String, RGBColor, f64)> = spec
             .series
@@ -275,7 +323,8 @@ where
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .y_desc(spec.y_label.as_str())
-        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(215, 215, 215))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 13))
@@ -307,6 +356,8 @@ where
             let x0 = i as f64 + 0.1 + j as f64 * width;
             rects.push(Rectangle::new([(x0, base), (x0 + width, bar.value)], style));
             if let Some((lo, hi)) = bar.range {
+                // A spread wider than the value would reach below the axis.
+                let lo = lo.max(base);
                 let (xc, cap) = (x0 + width / 2.0, width / 4.0);
                 for points in [
                     vec![(xc, lo), (xc, hi)],
@@ -358,13 +409,25 @@ pub fn lines(spec: &Lines) -> Result<String, String> {
                 (lo - pad, hi + pad)
             }
         };
-        let (y_lo, y_hi) = y_range(ys, spec.log_y);
+        let log_y = spec.y_axis != Axis::Linear;
+        let (y_lo, y_hi) = y_range(ys, log_y);
         let ticks: Vec<f64> = spec.x_ticks.iter().map(|t| t.0).collect();
+        let y_ticks = log_ticks(y_lo, y_hi, spec.y_axis == Axis::LogBytes);
         let (xs, ys) = (x_lo..x_hi, y_lo..y_hi);
-        match (spec.log_x, spec.log_y) {
-            (true, true) => lines_on(&plot, spec, ticked(log(xs), ticks), log(ys))?,
+        match (spec.log_x, log_y) {
+            (true, true) => lines_on(
+                &plot,
+                spec,
+                ticked(log(xs), ticks),
+                ticked(log(ys), y_ticks),
+            )?,
             (true, false) => lines_on(&plot, spec, ticked(log(xs), ticks), linear(ys))?,
-            (false, true) => lines_on(&plot, spec, ticked(linear(xs), ticks), log(ys))?,
+            (false, true) => lines_on(
+                &plot,
+                spec,
+                ticked(linear(xs), ticks),
+                ticked(log(ys), y_ticks),
+            )?,
             (false, false) => lines_on(&plot, spec, ticked(linear(xs), ticks), linear(ys))?,
         }
         let entries: Vec<(String, RGBColor, f64)> = spec
@@ -412,7 +475,8 @@ where
         .y_label_formatter(&y_fmt)
         .x_desc(spec.x_label.as_str())
         .y_desc(spec.y_label.as_str())
-        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(215, 215, 215))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 13))

@@ -3,7 +3,7 @@
 //! group shows up in the charts by itself, and a group a run lacks leaves its chart out with a
 //! note saying why.
 
-use crate::chart::{self, Bar, BarSeries, Bars, Line, Lines};
+use crate::chart::{self, Axis, Bar, BarSeries, Bars, Line, Lines};
 use crate::data::{case_size, GroupData, RowData, Run};
 
 /// A figure of the report: drawn, or left out with the reason.
@@ -268,8 +268,8 @@ fn ratio_and_cpu(run: &Run, colors: &Colors, out: &mut Vec<Figure>) {
                 y_label: "rows/s ÷ the limit's (higher is faster)".to_owned(),
                 categories: cases.iter().map(|(c, _)| c.to_string()).collect(),
                 series,
-                log_y: false,
-                band: Some((1.0, 1.0 - s, 1.0 + s)),
+                y_axis: Axis::Linear,
+                band: Some((1.0, (1.0 - s).max(0.0), 1.0 + s)),
                 y_format: fmt_ratio,
                 legend_notes: vec![
                     format!("limit: {reference}"),
@@ -308,7 +308,7 @@ fn ratio_and_cpu(run: &Run, colors: &Colors, out: &mut Vec<Figure>) {
                 y_label: "CPU ms per MB".to_owned(),
                 categories: g.cases().iter().map(|c| c.to_string()).collect(),
                 series: cpu_series,
-                log_y: false,
+                y_axis: Axis::Linear,
                 band: None,
                 y_format: fmt_plain,
                 legend_notes: vec!["lower is cheaper".to_owned()],
@@ -401,7 +401,7 @@ fn ttfr(run: &Run, colors: &Colors) -> Figure {
                 fmt_count,
             ),
             log_x: true,
-            log_y: false,
+            y_axis: Axis::Linear,
             y_format: fmt_ms,
             series: lines_by_client(&rows, colors, |r| case_size(&r.case, false), |r| r.ttfr_ms),
             legend_notes: notes,
@@ -438,7 +438,7 @@ fn heap(run: &Run, colors: &Colors) -> Figure {
             y_label: "peak heap".into(),
             x_ticks: ticks(rows.iter().map(|r| r.rows as f64), fmt_count),
             log_x: true,
-            log_y: true,
+            y_axis: Axis::LogBytes,
             y_format: fmt_bytes,
             series: lines_by_client(
                 &rows,
@@ -486,7 +486,7 @@ fn read_buffer(run: &Run, colors: &Colors) -> Vec<Figure> {
                 y_label: "CPU ms per query".into(),
                 x_ticks: ticks(rows.iter().filter_map(|r| x(r)), fmt_bytes),
                 log_x: true,
-                log_y: false,
+                y_axis: Axis::Linear,
                 y_format: fmt_ms,
                 series: lines_by_client(&rows, colors, x, |r| r.cpu_ms),
                 legend_notes: vec!["lower is cheaper".into()],
@@ -512,7 +512,7 @@ fn read_buffer(run: &Run, colors: &Colors) -> Vec<Figure> {
                 y_label: "peak heap".into(),
                 x_ticks: ticks(rows.iter().filter_map(|r| x(r)), fmt_bytes),
                 log_x: true,
-                log_y: true,
+                y_axis: Axis::LogBytes,
                 y_format: fmt_bytes,
                 series: lines_by_client(&rows, colors, x, |r| r.number("peak_heap_bytes")),
                 legend_notes: vec![],
@@ -583,7 +583,7 @@ fn latency(run: &Run, colors: &Colors) -> Vec<Figure> {
                         .map(|c| format!("{c} (streams × queries)"))
                         .collect(),
                     series,
-                    log_y: false,
+                    y_axis: Axis::Linear,
                     band: None,
                     y_format: fmt_ms,
                     legend_notes: vec![],
@@ -635,7 +635,7 @@ fn early_exit(run: &Run, colors: &Colors) -> Vec<Figure> {
                         .then_some((r.elapsed_ms * (1.0 - s), r.elapsed_ms * (1.0 + s))),
                 })
             }),
-            log_y: true,
+            y_axis: Axis::Log,
             band: None,
             y_format: fmt_ms,
             legend_notes: vec!["lower is better".into()],
@@ -656,7 +656,7 @@ fn early_exit(run: &Run, colors: &Colors) -> Vec<Figure> {
                         range: None,
                     })
                 }),
-                log_y: true,
+                y_axis: Axis::LogBytes,
                 band: None,
                 y_format: fmt_bytes,
                 legend_notes: vec!["lower is better".into()],
@@ -716,7 +716,7 @@ fn connect(run: &Run, colors: &Colors) -> Vec<Figure> {
             y_label: "ms".into(),
             categories: cases.iter().map(|c| c.to_string()).collect(),
             series,
-            log_y: false,
+            y_axis: Axis::Linear,
             band: None,
             y_format: fmt_ms,
             legend_notes: vec!["lower is better".into()],
@@ -834,7 +834,7 @@ pub fn trend(nights: &[&Run], colors: &Colors) -> Vec<Figure> {
                 y_label: y.to_owned(),
                 x_ticks: x_ticks.clone(),
                 log_x: false,
-                log_y: false,
+                y_axis: Axis::Linear,
                 y_format: fmt,
                 series: lines,
                 legend_notes: vec![nights_note.clone()],
