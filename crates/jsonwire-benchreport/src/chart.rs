@@ -141,6 +141,16 @@ pub struct BarSeries {
     pub bars: Vec<Option<Bar>>,
 }
 
+/// A horizontal reference line, with a shaded band per category (the reference's own noise
+/// there).
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// Where the line is.
+    pub at: f64,
+    /// Per category, the band from `.0` to `.1`.
+    pub ranges: Vec<Option<(f64, f64)>>,
+}
+
 /// A grouped bar chart.
 #[derive(Debug, Clone)]
 pub struct Bars {
@@ -154,8 +164,8 @@ pub struct Bars {
     pub series: Vec<BarSeries>,
     /// The y axis' scale.
     pub y_axis: Axis,
-    /// A horizontal reference line at `.0` with a shaded band from `.1` to `.2`.
-    pub band: Option<(f64, f64, f64)>,
+    /// A reference line with its noise.
+    pub band: Option<Band>,
     /// How a y value is printed on the axis.
     pub y_format: fn(f64) -> String,
     /// Extra lines under the legend.
@@ -270,7 +280,9 @@ pub fn bars(spec: &Bars) -> Result<String, String> {
                     .flatten()
             })
         });
-        let band = spec.band.iter().flat_map(|b| [b.0, b.1, b.2]);
+        let band = spec.band.iter().flat_map(|b| {
+            std::iter::once(b.at).chain(b.ranges.iter().flatten().flat_map(|r| [r.0, r.1]))
+        });
         let (lo, hi) = y_range(values.chain(band), spec.y_axis != Axis::Linear);
         match spec.y_axis {
             Axis::Linear => bars_on(&plot, spec, linear(lo..hi), 0.0)?,
@@ -330,17 +342,20 @@ where
         .axis_desc_style((FONT, 13))
         .draw()
         .map_err(err)?;
-    if let Some((at, lo, hi)) = spec.band {
+    if let Some(Band { at, ranges }) = &spec.band {
         let grey = RGBColor(120, 120, 120);
         chart
-            .draw_series([Rectangle::new(
-                [(0.0, lo), (n as f64, hi)],
-                grey.mix(0.15).filled(),
-            )])
+            .draw_series(ranges.iter().enumerate().filter_map(|(i, b)| {
+                let (lo, hi) = (*b)?;
+                Some(Rectangle::new(
+                    [(i as f64, lo), (i as f64 + 1.0, hi)],
+                    grey.mix(0.15).filled(),
+                ))
+            }))
             .map_err(err)?;
         chart
             .draw_series([PathElement::new(
-                vec![(0.0, at), (n as f64, at)],
+                vec![(0.0, *at), (n as f64, *at)],
                 grey.stroke_width(1),
             )])
             .map_err(err)?;

@@ -3,7 +3,7 @@
 //! group shows up in the charts by itself, and a group a run lacks leaves its chart out with a
 //! note saying why.
 
-use crate::chart::{self, Axis, Bar, BarSeries, Bars, Line, Lines};
+use crate::chart::{self, Axis, Band, Bar, BarSeries, Bars, Line, Lines};
 use crate::data::{case_size, GroupData, RowData, Run};
 
 /// A figure of the report: drawn, or left out with the reason.
@@ -251,12 +251,14 @@ fn ratio_and_cpu(run: &Run, colors: &Colors, out: &mut Vec<Figure>) {
             })
             .filter(|s| s.bars.iter().any(Option::is_some))
             .collect();
-        // The reference's band: the widest of its spreads over the cases drawn.
-        let s = cases
+        // The reference's band on each case: its own spread there.
+        let bands: Vec<Option<(f64, f64)>> = cases
             .iter()
-            .filter_map(|(_, l)| l.spread_pct)
-            .fold(0.0f64, f64::max)
-            / 100.0;
+            .map(|(_, l)| {
+                let s = l.spread_pct? / 100.0;
+                Some(((1.0 - s).max(0.0), 1.0 + s))
+            })
+            .collect();
         let reference = limits.join(" / ");
         let title = title_of(run, &g.name);
         out.push(figure(
@@ -269,12 +271,15 @@ fn ratio_and_cpu(run: &Run, colors: &Colors, out: &mut Vec<Figure>) {
                 categories: cases.iter().map(|(c, _)| c.to_string()).collect(),
                 series,
                 y_axis: Axis::Linear,
-                band: Some((1.0, (1.0 - s).max(0.0), 1.0 + s)),
+                band: Some(Band {
+                    at: 1.0,
+                    ranges: bands,
+                }),
                 y_format: fmt_ratio,
                 legend_notes: vec![
                     format!("limit: {reference}"),
                     "whiskers: ± spread".to_owned(),
-                    format!("band: limit ± {:.1}%", s * 100.0),
+                    "band: the limit's ± spread".to_owned(),
                 ],
             }),
         ));

@@ -27,6 +27,7 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color
 main{max-width:1200px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:26px;margin:8px 0 4px}h2{font-size:21px;margin:32px 0 8px;border-bottom:1px solid #ddd}
 h3{font-size:17px;margin:20px 0 6px}
+div.scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:13px;background:#fff;margin:6px 0 12px}
 td,th{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
 td:first-child,td:nth-child(2),th{text-align:left}
@@ -186,7 +187,7 @@ fn tables(h: &mut String, run: &Run) {
         let latency = g.rows.iter().any(|r| r.latency_p50_ms.is_some());
         let _ = writeln!(
             h,
-            "<table><tr><th>case</th><th>client</th><th>rows</th><th>MB</th><th>rows/s</th>\
+            "<div class=\"scroll\"><table><tr><th>case</th><th>client</th><th>rows</th><th>MB</th><th>rows/s</th>\
              <th>MB/s</th><th>×{}</th><th>×tokio</th><th>TTFR p50 (p95)</th><th>elapsed</th>\
              <th>±%</th><th>peak heap</th><th>CPU</th><th>RT</th><th>wire MB</th>{}</tr>",
             esc(&reference),
@@ -199,7 +200,7 @@ fn tables(h: &mut String, run: &Run) {
         for r in &g.rows {
             table_row(h, run, &g.name, r, latency);
         }
-        h.push_str("</table>\n");
+        h.push_str("</table></div>\n");
         if let Some(a) = area.filter(|a| !a.notes.is_empty()) {
             h.push_str("<ul class=\"note\">");
             for n in &a.notes {
