@@ -216,7 +216,8 @@ impl Config {
 
     /// How long sent data may stay unacknowledged before the connection is closed (zero: the
     /// system default); libpq's key `tcp_user_timeout`, in milliseconds (Linux only; ignored
-    /// elsewhere).
+    /// elsewhere). Unlike libpq, which ignores it when keepalives are off, it applies either
+    /// way. With keepalives on, Linux also uses it in place of their probe count.
     pub fn tcp_user_timeout(&mut self, timeout: Duration) -> &mut Config {
         self.tuning.tcp_user_timeout = nonzero(timeout);
         self

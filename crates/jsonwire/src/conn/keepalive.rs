@@ -19,6 +19,12 @@ fn seconds(d: Duration) -> Duration {
 /// Applies the keepalive settings of `tuning` to `stream`.
 pub(crate) fn apply(stream: &TcpStream, tuning: &Tuning) -> io::Result<()> {
     let socket = SockRef::from(stream);
+    // Set whether keepalives are on or not. libpq skips it with keepalives=0, which leaves a
+    // write into a dead path unbounded although the user asked for a bound.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(timeout) = tuning.tcp_user_timeout {
+        socket.set_tcp_user_timeout(Some(timeout))?;
+    }
     if !tuning.keepalives {
         return socket.set_keepalive(false);
     }
@@ -43,12 +49,7 @@ pub(crate) fn apply(stream: &TcpStream, tuning: &Tuning) -> io::Result<()> {
             params = params.with_retries(count.min(i32::MAX as u32));
         }
     }
-    socket.set_tcp_keepalive(&params)?;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(timeout) = tuning.tcp_user_timeout {
-        socket.set_tcp_user_timeout(Some(timeout))?;
-    }
-    Ok(())
+    socket.set_tcp_keepalive(&params)
 }
 
 #[cfg(test)]
@@ -84,7 +85,14 @@ mod tests {
             );
         }
         tuning.keepalives = false;
+        tuning.tcp_user_timeout = Some(Duration::from_millis(700));
         apply(&stream, &tuning).unwrap();
         assert!(!socket.keepalive().unwrap());
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            socket.tcp_user_timeout().unwrap(),
+            Some(Duration::from_millis(700)),
+            "set with keepalives off too (libpq would not)"
+        );
     }
 }
