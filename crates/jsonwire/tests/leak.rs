@@ -151,7 +151,14 @@ async fn mixed_queries_leak_no_backend_fd_task_or_memory() {
     println!("{report}");
     assert!(settled, "tasks left running: {report}");
     assert_eq!(open_fds(), fds, "{report}");
-    assert!(heap_growth < 256 * 1024, "{report}");
+    // An idle client keeps one read buffer of up to its read size: 64 KiB after a response
+    // read eagerly, the full read_buffer_size after one long enough to be paced. Which kind
+    // came last depends on timing (how far a dropped stream's drain got), so the heap may
+    // move by that much between the two measurements; anything beyond it is a leak.
+    let read_buffer = jsonwire::Config::parse(&url)
+        .unwrap()
+        .get_read_buffer_size() as i64;
+    assert!(heap_growth < 256 * 1024 + read_buffer, "{report}");
     assert_eq!(
         tally.complete + tally.dropped + tally.cancelled + tally.timed_out + tally.failed,
         total
