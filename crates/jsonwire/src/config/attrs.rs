@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use super::kv::invalid;
+use super::value::invalid;
 use crate::error::{Error, Result};
 
 /// libpq's `target_session_attrs`: which kind of server is acceptable when several hosts are

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::kv::invalid;
+use super::value::invalid;
 use super::Config;
 use crate::error::{Error, Result};
 use crate::proto::startup::{AuthMethod, AuthPolicy, ChannelBindingPolicy, ProtocolVersion};

@@ -7,25 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::duration::{self, MILLIS, SECONDS};
+use super::tls::parse_sni;
 use super::tuning::Tuning;
+use super::value::{invalid, is_space, parse_bool, parse_count, parse_int};
 use super::{retry, Config, DEFAULT_PORT};
 use crate::error::{Error, Result};
-
-/// An invalid value, named by its keyword meaning (`what`) and, when it came from the
-/// environment, by the variable.
-pub(super) fn invalid(what: &str, value: &str, var: Option<&str>) -> Error {
-    match var {
-        None => Error::config(format!("invalid {what}: {value:?}")),
-        Some(var) => Error::config(format!(
-            "invalid {what} in environment variable {var}: {value:?}"
-        )),
-    }
-}
-
-/// libpq's `parse_int_param`: an `int`, with surrounding whitespace allowed.
-fn parse_int(s: &str) -> Option<i32> {
-    s.trim_matches(is_space).parse().ok()
-}
 
 /// A comma-separated port list; an empty entry is the default port, as in libpq.
 pub(super) fn parse_ports(list: &str, var: Option<&str>) -> Result<Vec<u16>> {
@@ -86,20 +72,6 @@ fn parse_system_default(s: &str, bare: u128) -> Option<Option<Duration>> {
         let nanos = u128::from(n.unsigned_abs()) * bare;
         Duration::from_nanos(nanos as u64)
     }))
-}
-
-/// Postgres's spellings of a boolean setting.
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "1" | "on" | "true" | "yes" | "t" | "y" => Some(true),
-        "0" | "off" | "false" | "no" | "f" | "n" => Some(false),
-        _ => None,
-    }
-}
-
-/// A count or a size: a whole non-negative number.
-fn parse_count<T: std::str::FromStr>(s: &str) -> Option<T> {
-    s.trim_matches(is_space).parse().ok()
 }
 
 /// The encodings the server spells as UTF8; it ignores case and punctuation in names.
@@ -196,7 +168,7 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
         "sslrootcert" => config.ssl_root_cert = text(),
         "sslcert" => config.ssl_cert = text(),
         "sslkey" => config.ssl_key = text(),
-        "sslsni" => config.ssl_sni = Some(super::tls::parse_sni(value, None)?),
+        "sslsni" => config.ssl_sni = Some(parse_sni(value, None)?),
         "sslnegotiation" => config.ssl_negotiation = Some(value.parse()?),
         "require_auth" => config.require_auth = Some(value.parse()?),
         "channel_binding" => config.channel_binding = Some(value.parse()?),
@@ -224,11 +196,6 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
         _ => return Err(Error::config(format!("invalid connection option {key:?}"))),
     }
     Ok(())
-}
-
-/// C's `isspace` in the "C" locale, which libpq's parser uses.
-fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
 
 /// Parses a `key=value` string the way libpq's `conninfo_parse` does: values may be

@@ -16,6 +16,7 @@ mod service;
 mod tls;
 mod tuning;
 mod url;
+mod value;
 
 pub use attrs::{GssEncMode, LoadBalanceHosts, TargetSessionAttrs};
 pub use effective::{EffectiveConfig, PasswordSource};
@@ -38,7 +39,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-use kv::invalid;
+use value::invalid;
 
 /// libpq's `sslmode`: whether TLS is used and what is verified.
 ///

@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::kv::{invalid, parse_hostaddrs, parse_ports, parse_timeout};
+use super::kv::{parse_hostaddrs, parse_ports, parse_timeout};
 use super::pgpass::{self, Lookup};
+use super::value::invalid;
 use super::{
     service, ChannelBinding, Config, ConnectRetry, GssEncMode, LoadBalanceHosts, PasswordSource,
     ProtocolVersion, Redacted, RequireAuth, SslMode, TargetSessionAttrs, TlsSettings, DEFAULT_PORT,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::kv::invalid;
+use super::value::invalid;
 use super::{Config, SslMode};
 use crate::error::{Error, Result};
 
