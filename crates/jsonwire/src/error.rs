@@ -36,6 +36,24 @@ pub enum ErrorKind {
 ///
 /// Match on [`Error::kind`]; server errors also carry their SQLSTATE ([`Error::code`]) and
 /// every field the server sent ([`Error::db_error`]).
+///
+/// `Display` says what failed once (`could not connect to db.example:5432`); the cause, when
+/// there is one (the `io::Error`, the TLS or JSON error), is [`source`](StdError::source) only,
+/// so error reporters that print the chain (`anyhow`'s `{:#}`, `tracing`'s error values) show
+/// each part once. The alternate form `{:#}` of an `Error` prints the whole chain itself,
+/// joined by `": "`:
+///
+/// ```no_run
+/// # async fn demo() {
+/// // Nothing listens on port 1.
+/// let err = jsonwire::Client::connect("host=127.0.0.1 port=1").await.unwrap_err();
+/// assert_eq!(err.to_string(), "could not connect to 127.0.0.1:1");
+/// assert_eq!(
+///     format!("{err:#}"),
+///     "could not connect to 127.0.0.1:1: Connection refused (os error 111)"
+/// );
+/// # }
+/// ```
 pub struct Error(Box<Inner>);
 
 struct Inner {
@@ -91,6 +109,8 @@ impl Error {
         Error::new(ErrorKind::Closed, "the connection is closed")
     }
 
+    /// An I/O error while doing `context` ("reading from the server"); the error itself is the
+    /// source, not part of the message.
     pub(crate) fn io(context: &str, err: io::Error) -> Error {
         if err.kind() == io::ErrorKind::UnexpectedEof {
             return Error::new(
@@ -99,7 +119,7 @@ impl Error {
             )
             .with_source(err);
         }
-        Error::new(ErrorKind::Io, format!("{context}: {err}")).with_source(err)
+        Error::new(ErrorKind::Io, context).with_source(err)
     }
 
     /// A server error; authentication failures (class 28) are reported with kind `Auth`.
@@ -121,7 +141,7 @@ impl Error {
     pub(crate) fn decode(row: u64, err: serde_json::Error) -> Error {
         let mut e = Error::new(
             ErrorKind::Decode,
-            format!("row {row}: invalid JSON for the requested type: {err}"),
+            format!("row {row}: invalid JSON for the requested type"),
         )
         .with_source(err);
         e.0.row = Some(row);
@@ -187,10 +207,18 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0.db {
-            Some(db) if self.0.message.is_empty() => fmt::Display::fmt(db, f),
-            Some(db) => write!(f, "{db}\n{}", self.0.message),
-            None => f.write_str(&self.0.message),
+            Some(db) if self.0.message.is_empty() => fmt::Display::fmt(db, f)?,
+            Some(db) => write!(f, "{db}\n{}", self.0.message)?,
+            None => f.write_str(&self.0.message)?,
         }
+        if f.alternate() {
+            let mut source = StdError::source(self);
+            while let Some(s) = source {
+                write!(f, ": {s}")?;
+                source = s.source();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -313,3 +341,61 @@ impl fmt::Display for DbError {
 
 /// The result type of jsonwire operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_give_the_context_and_keep_the_io_error_as_the_source_only() {
+        let err = Error::io(
+            "reading from the server",
+            io::Error::from(io::ErrorKind::ConnectionReset),
+        );
+        assert_eq!(
+            (err.kind(), err.to_string().as_str()),
+            (ErrorKind::Io, "reading from the server")
+        );
+        let source = err.source().unwrap().to_string();
+        assert_eq!(
+            format!("{err:#}"),
+            format!("reading from the server: {source}")
+        );
+
+        let eof = Error::io(
+            "reading from the server",
+            io::Error::from(io::ErrorKind::UnexpectedEof),
+        );
+        assert_eq!(eof.kind(), ErrorKind::Closed);
+        assert_eq!(
+            eof.to_string(),
+            "reading from the server: the server closed the connection"
+        );
+    }
+
+    #[test]
+    fn the_alternate_form_follows_every_source_and_a_server_error_keeps_its_fields() {
+        let inner = Error::io("writing to the server", io::Error::other("broken pipe"));
+        let outer = Error::new(ErrorKind::Connect, "cancel request").with_source(inner);
+        assert_eq!(outer.to_string(), "cancel request");
+        assert_eq!(
+            format!("{outer:#}"),
+            "cancel request: writing to the server: broken pipe"
+        );
+
+        let db = Error::db(Box::new(DbError {
+            severity: "ERROR".into(),
+            code: "22012".into(),
+            message: "division by zero".into(),
+            detail: Some("d".into()),
+            hint: Some("h".into()),
+            ..DbError::default()
+        }))
+        .with_note("while streaming");
+        let shown = "ERROR 22012: division by zero\nDETAIL: d\nHINT: h\nwhile streaming";
+        assert_eq!(
+            (db.to_string(), format!("{db:#}")),
+            (shown.to_owned(), shown.to_owned())
+        );
+    }
+}

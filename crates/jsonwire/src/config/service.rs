@@ -69,7 +69,7 @@ pub(super) fn lookup(
 fn parse_file(path: &Path, name: &str) -> Result<Option<Config>> {
     let fail = |e: std::io::Error| {
         Error::config(format!(
-            "could not read the service file {}: {e}",
+            "could not read the service file {}",
             path.display()
         ))
         .with_source(e)

@@ -75,8 +75,17 @@ impl CancelToken {
         let mut msg = BytesMut::with_capacity(16);
         frontend::cancel_request(&mut msg, self.pid, &self.secret);
         let work = async {
-            let connect_err =
-                |e| Error::new(ErrorKind::Connect, format!("cancel request: {e}")).with_source(e);
+            let connect_err = |e| {
+                let to = match &self.addr {
+                    CancelAddr::Tcp(addr) => addr.to_string(),
+                    CancelAddr::Unix(path) => path.display().to_string(),
+                };
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("cancel request: could not connect to {to}"),
+                )
+                .with_source(e)
+            };
             match &self.addr {
                 CancelAddr::Tcp(addr) => {
                     let mut s = TcpStream::connect(addr).await.map_err(connect_err)?;
@@ -92,7 +101,7 @@ impl CancelToken {
                                 start_tls(&mut s).await?;
                             }
                             let mut s = tls.handshake(s).await.map_err(|e| {
-                                Error::new(e.kind(), format!("cancel request: {e}"))
+                                Error::new(e.kind(), "cancel request").with_source(e)
                             })?;
                             if gate.swap(true, Ordering::AcqRel) {
                                 return Ok(());

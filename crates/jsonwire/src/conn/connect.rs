@@ -51,7 +51,7 @@ async fn open_socket(
     let fail = |e: std::io::Error| {
         Error::new(
             ErrorKind::Connect,
-            format!("could not connect to {}: {e}", describe(target)),
+            format!("could not connect to {}", describe(target)),
         )
         .with_source(e)
     };

@@ -268,8 +268,9 @@ fn is_transient(target: &Target, e: &Error) -> bool {
 }
 
 /// The outcome of a failed connect: with one target, its error as it is (SQLSTATE and kind
-/// kept); with several, one error listing each target's, of their common kind (else
-/// `Connect`), with the last as its source. `note` says why retrying stopped.
+/// kept); with several, one error listing each target's with its causes, of their common kind
+/// (else `Connect`), and no source: the causes are several, and each is said once, in the
+/// message. `note` says why retrying stopped.
 fn combine(resolved: &Resolved, mut errors: Vec<(Target, Error)>, note: Option<String>) -> Error {
     if errors.len() == 1 {
         let (_, e) = errors.pop().expect("one error");
@@ -298,22 +299,32 @@ fn combine(resolved: &Resolved, mut errors: Vec<(Target, Error)>, note: Option<S
         ),
     };
     for (i, (target, e)) in errors.iter().enumerate() {
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
         let sep = if i == 0 { ": " } else { "; " };
+        let reason = one_line(e);
         // Most errors name their target already ("could not connect to h:5432: ...").
         let target = target.to_string();
-        if first.contains(&target) {
-            message.push_str(&format!("{sep}{first}"));
+        if reason.contains(&target) {
+            message.push_str(&format!("{sep}{reason}"));
         } else {
-            message.push_str(&format!("{sep}{target}: {first}"));
+            message.push_str(&format!("{sep}{target}: {reason}"));
         }
     }
     if let Some(note) = note {
         message.push_str(&format!("\n{note}"));
     }
-    let (_, last) = errors.pop().expect("errors is not empty");
-    Error::new(kind, message).with_source(last)
+    Error::new(kind, message)
+}
+
+/// The first line of `e` and of each of its sources, joined by ": ".
+fn one_line(e: &Error) -> String {
+    let mut line = e.to_string().lines().next().unwrap_or_default().to_owned();
+    let mut source = e.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(s.to_string().lines().next().unwrap_or_default());
+        source = s.source();
+    }
+    line
 }
 
 /// The targets in the order to try them: as given, or shuffled by `rng` for
@@ -338,7 +349,7 @@ pub(crate) fn check_peer(socket: &UnixStream, path: &Path, required: &str) -> Re
         Error::new(
             ErrorKind::Auth,
             format!(
-                "requirepeer: could not get the peer credentials of {}: {e}",
+                "requirepeer: could not get the peer credentials of {}",
                 path.display()
             ),
         )
@@ -449,7 +460,7 @@ mod tests {
     }
 
     fn refused() -> Error {
-        Error::new(ErrorKind::Connect, "could not connect: refused")
+        Error::new(ErrorKind::Connect, "could not connect")
             .with_source(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
     }
 
@@ -494,10 +505,10 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Connect);
         assert_eq!(
             err.to_string(),
-            "could not connect to any of 2 hosts: a:1: could not connect: refused; \
+            "could not connect to any of 2 hosts: a:1: could not connect: connection refused; \
              b:2: FATAL 28P01: failed with 28P01"
         );
-        assert!(err.source().is_some());
+        assert!(err.source().is_none(), "each cause is in the message once");
     }
 
     #[tokio::test(start_paused = true)]

@@ -240,11 +240,8 @@ fn check_key_permissions(_: &Path) -> Result<()> {
 /// The handshake failed: say which check.
 fn handshake_error(e: io::Error, tls: &TlsConnect) -> Error {
     let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return Error::new(
-            ErrorKind::Connect,
-            format!("TLS handshake with the server failed: {e}"),
-        )
-        .with_source(e);
+        return Error::new(ErrorKind::Connect, "TLS handshake with the server failed")
+            .with_source(e);
     };
     let message = describe(inner, tls);
     Error::new(ErrorKind::Connect, message).with_source(e)

@@ -25,7 +25,20 @@ pub fn server() -> &'static PgServer {
 pub async fn client() -> Client {
     Client::connect(&server().url())
         .await
-        .unwrap_or_else(|e| panic!("connect: {e}"))
+        .unwrap_or_else(|e| panic!("connect: {e:#}"))
+}
+
+/// An error and each of its causes, joined by ": " as error reporters print them (anyhow's
+/// `{:#}`): the text a user reads, whatever part of the chain holds the reason.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Polls `check` every 20 ms until it returns true or `limit` passes.
