@@ -5,16 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{activity, client, wait_until};
-
-/// About 10 GB of rows, produced lazily (a set-returning function in the select list streams;
-/// one in FROM would be materialized first).
-const ENDLESS: &str =
-    "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 200)) FROM (SELECT generate_series(1, 50000000) AS i) s";
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
+use common::{activity, blocking, client, idle_within, reused, wait_until, ENDLESS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_stream_cancels_the_query_and_the_client_is_reused() {
@@ -27,26 +18,8 @@ async fn dropping_a_stream_cancels_the_query_and_the_client_is_reused() {
     let state = blocking(move || activity(pid)).await;
     assert!(state.starts_with("active|"), "{state}");
     drop(rows);
-    let idle = blocking(move || {
-        wait_until(Duration::from_secs(5), || {
-            activity(pid).starts_with("idle|")
-        })
-    })
-    .await;
-    assert!(
-        idle,
-        "backend still busy: {}",
-        blocking(move || activity(pid)).await
-    );
-    let mut again = c
-        .sql("SELECT '\"again\"'::jsonb")
-        .stream_raw()
-        .await
-        .unwrap();
-    assert_eq!(again.try_next().await.unwrap().unwrap(), "\"again\"");
-    assert_eq!(again.try_next().await.unwrap(), None);
-    drop(again);
-    assert_eq!(c.backend_pid(), Some(pid), "the same connection is reused");
+    idle_within(pid, Duration::from_secs(5)).await;
+    reused(&mut c, pid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{activity, server, wait_until};
+use common::{activity, blocking, idle_within, reused, server, wait_until, ENDLESS, SLOW_ROWS};
 use jsonwire::{Client, ErrorKind};
 
 /// The bound within which a fired deadline must show: the limit plus this.
@@ -19,14 +19,6 @@ const SLACK: Duration = Duration::from_secs(2);
 const BOUND: Duration = Duration::from_secs(5);
 
 const SLEEP_30S: &str = "SELECT to_jsonb(x) FROM (SELECT 1 AS x FROM pg_sleep(30)) s";
-const ENDLESS: &str =
-    "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 200)) FROM (SELECT generate_series(1, 50000000) AS i) s";
-const SLOW_ROWS: &str = "SELECT jsonb_build_object('i', i, 'z', (SELECT 0 FROM pg_sleep(0.005))) \
-                         FROM generate_series(1, 100000) i";
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
 
 async fn connect(extra: &str) -> Client {
     let url = server().url();
@@ -34,29 +26,6 @@ async fn connect(extra: &str) -> Client {
     Client::connect(&format!("{url}{sep}{extra}"))
         .await
         .unwrap()
-}
-
-/// Waits until the backend is idle (its query cancelled or done).
-async fn idle_within_bound(pid: i32) {
-    let idle = blocking(move || wait_until(BOUND, || activity(pid).starts_with("idle|"))).await;
-    assert!(
-        idle,
-        "still busy: {}",
-        blocking(move || activity(pid)).await
-    );
-}
-
-/// The client runs a query again, on the same backend.
-async fn reused(c: &mut Client, pid: i32) {
-    let mut rows = c
-        .sql("SELECT '\"again\"'::jsonb")
-        .stream_raw()
-        .await
-        .unwrap();
-    assert_eq!(rows.try_next().await.unwrap().unwrap(), "\"again\"");
-    assert_eq!(rows.try_next().await.unwrap(), None);
-    drop(rows);
-    assert_eq!(c.backend_pid(), Some(pid));
 }
 
 /// Reads `rows` to its end: the rows read and the error that ended it (never a clean end).
@@ -87,7 +56,7 @@ async fn query_timeout_cancels_a_slow_query_and_the_connection_is_reused() {
     );
     assert_eq!(rows.try_next().await.unwrap(), None, "the stream ended");
     drop(rows);
-    idle_within_bound(pid).await;
+    idle_within(pid, BOUND).await;
     reused(&mut c, pid).await;
 }
 
@@ -104,7 +73,7 @@ async fn a_deadline_fires_mid_stream_while_rows_keep_arriving() {
     assert!(n > 0, "no row before the deadline ({took:?})");
     assert!(took < limit + SLACK, "{took:?}");
     drop(rows);
-    idle_within_bound(pid).await;
+    idle_within(pid, BOUND).await;
     reused(&mut c, pid).await;
 }
 
@@ -154,7 +123,7 @@ async fn the_deadline_covers_the_wait_for_the_description() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(started.elapsed() < Duration::from_millis(300) + SLACK);
     // The lock wait was cancelled while the lock is still held.
-    idle_within_bound(pid).await;
+    idle_within(pid, BOUND).await;
     holder.batch_execute("ROLLBACK").await.unwrap();
     reused(&mut c, pid).await;
 }
@@ -171,7 +140,7 @@ async fn dropping_the_stream_raw_future_while_it_waits_cancels_the_query() {
     .await
     .is_err();
     assert!(timed_out, "the query should still wait for the lock");
-    idle_within_bound(pid).await;
+    idle_within(pid, BOUND).await;
     holder.batch_execute("ROLLBACK").await.unwrap();
     reused(&mut c, pid).await;
 }
@@ -186,14 +155,14 @@ async fn dropping_batch_execute_or_timing_it_out_cancels_the_statement() {
     )
     .await;
     assert!(waited.is_err());
-    idle_within_bound(pid).await;
+    idle_within(pid, BOUND).await;
     reused(&mut c, pid).await;
 
     let mut c = connect("query_timeout=300ms").await;
     let pid = c.backend_pid().unwrap();
     let err = c.batch_execute("SELECT pg_sleep(30)").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    idle_within_bound(pid).await;
+    idle_within(pid, BOUND).await;
     reused(&mut c, pid).await;
 }
 
@@ -205,7 +174,7 @@ async fn dropping_a_cancel_in_progress_leaves_the_recovery_running() {
     rows.try_next().await.unwrap().unwrap();
     // The cancel future is dropped at its first await; the recovery goes on without it.
     let _ = tokio::time::timeout(Duration::from_millis(1), rows.cancel()).await;
-    idle_within_bound(pid).await;
+    idle_within(pid, BOUND).await;
     reused(&mut c, pid).await;
 }
 

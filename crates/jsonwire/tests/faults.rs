@@ -7,23 +7,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{activity, server, wait_until};
+use common::{activity, blocking, reused, server, wait_until, ENDLESS, SLOW_ROWS};
 use jsonwire::{Client, ErrorKind};
 use jsonwire_testkit::PgServer;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Rows that arrive slowly, a few milliseconds apart: the backend spends its time in
-/// pg_sleep, not blocked writing to the client, so a signal reaches it at once.
-const SLOW_ROWS: &str = "SELECT jsonb_build_object('i', i, 'z', (SELECT 0 FROM pg_sleep(0.005))) \
-                         FROM generate_series(1, 100000) i";
-
 /// The bound each fault must be reported within.
 const BOUND: Duration = Duration::from_secs(5);
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
 
 /// Reads `rows` to its end within [`BOUND`]: the rows read and the error that ended it.
 async fn read_to_end(
@@ -195,6 +186,7 @@ async fn a_cancel_endpoint_that_hangs_does_not_hold_up_the_next_query() {
     ))
     .await
     .unwrap();
+    let pid = c.backend_pid().unwrap();
     for i in 0..3 {
         let mut rows = c
             .sql("SELECT to_jsonb(i) FROM generate_series(1, 50) i")
@@ -209,21 +201,11 @@ async fn a_cancel_endpoint_that_hangs_does_not_hold_up_the_next_query() {
         // The drain is done in milliseconds; the cancel, sent but never acknowledged, is
         // waited for at most 1 s.
         assert!(took < Duration::from_secs(2), "round {i}: {took:?}");
-        let mut next = c
-            .sql("SELECT '\"next\"'::jsonb")
-            .stream_raw()
-            .await
-            .unwrap();
-        assert_eq!(next.try_next().await.unwrap().unwrap(), "\"next\"");
-        assert_eq!(next.try_next().await.unwrap(), None);
+        reused(&mut c, pid).await;
     }
     c.close().await;
     no_backends_left(server(), "jw_fault_cancel").await;
 }
-
-/// About 10 GB of rows, produced lazily.
-const ENDLESS: &str = "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 200)) \
-                       FROM (SELECT generate_series(1, 50000000) AS i) s";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_never_polls_again_leaves_no_query_running_once_it_drops_the_stream() {

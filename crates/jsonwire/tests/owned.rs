@@ -5,17 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{activity, client, wait_until};
+use common::{activity, blocking, client, reused, wait_until, ENDLESS};
 use futures_util::TryStreamExt as _;
 use jsonwire::{Client, ErrorKind, RawStream};
 use serde::Deserialize;
-
-const ENDLESS: &str =
-    "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 200)) FROM (SELECT generate_series(1, 50000000) AS i) s";
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
 
 /// What an HTTP handler does: build a stream and return it, the client inside.
 async fn numbers(client: Client, n: i32) -> jsonwire::Result<RawStream<Client>> {
@@ -42,14 +35,8 @@ async fn an_owned_stream_leaves_its_function_and_task_and_hands_the_client_back(
     .await
     .unwrap();
     assert_eq!(sum, 500_500);
-    assert_eq!(c.backend_pid(), Some(pid));
     let mut c = c;
-    let mut again = c
-        .sql("SELECT '\"again\"'::jsonb")
-        .stream_raw()
-        .await
-        .unwrap();
-    assert_eq!(again.try_next().await.unwrap().unwrap(), "\"again\"");
+    reused(&mut c, pid).await;
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -117,15 +104,7 @@ async fn into_client_mid_query_cancels_and_drains_and_the_next_query_waits_for_i
     let state = blocking(move || activity(pid)).await;
     assert!(state.starts_with("active|"), "{state}");
     let mut c = rows.into_client();
-    let mut next = c
-        .sql("SELECT '\"next\"'::jsonb")
-        .stream_raw()
-        .await
-        .unwrap();
-    assert_eq!(next.try_next().await.unwrap().unwrap(), "\"next\"");
-    assert_eq!(next.try_next().await.unwrap(), None);
-    drop(next);
-    assert_eq!(c.backend_pid(), Some(pid), "the same connection is reused");
+    reused(&mut c, pid).await;
     let state = blocking(move || activity(pid)).await;
     assert!(state.starts_with("idle|"), "{state}");
 }
