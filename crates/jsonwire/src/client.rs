@@ -36,7 +36,7 @@ use crate::stream::{self, JsonStream, RawStream};
 /// # Ok(()) }
 /// ```
 pub struct Client {
-    slot: Slot,
+    pub(crate) slot: Slot,
 }
 
 impl std::fmt::Debug for Client {
@@ -187,8 +187,9 @@ impl<T: serde::de::DeserializeOwned> JsonStream<Client, T> {
 
 /// Where a [`Query`] gets its connection, and what its stream then holds
 /// ([`Source::Holder`]): a borrowed client (`&mut Client`, whose streams are
-/// `RawStream<&mut Client>`) or an owned one (`Client`, whose streams are
-/// `RawStream<Client>`). The trait is sealed.
+/// `RawStream<&mut Client>`), an owned one (`Client`, whose streams are
+/// `RawStream<Client>`) or, with the `pool` feature, a pool (`&Pool`, whose streams are
+/// `RawStream<Pool>` and own a pooled connection). The trait is sealed.
 pub trait Source: Sized + Send {
     /// What the query's stream holds for its length: the borrow or the owned client.
     type Holder;

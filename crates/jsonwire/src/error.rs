@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Column,
     /// An operation ran out of time (for example `connect_timeout`).
     Timeout,
+    /// No connection of a pool became free within the pool's wait timeout: every one was in
+    /// use (feature `pool`; see `Pool`). Nothing was sent; the pool stays usable.
+    PoolTimeout,
     /// The query was cancelled by this client.
     Cancelled,
     /// The connection is closed and can no longer be used.
@@ -174,7 +177,11 @@ impl Error {
     /// closed errors do not.
     pub fn is_fatal(&self) -> bool {
         match self.0.kind {
-            ErrorKind::Server | ErrorKind::Decode | ErrorKind::Column | ErrorKind::Config => self
+            ErrorKind::Server
+            | ErrorKind::Decode
+            | ErrorKind::Column
+            | ErrorKind::Config
+            | ErrorKind::PoolTimeout => self
                 .0
                 .db
                 .as_ref()

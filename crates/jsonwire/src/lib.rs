@@ -104,6 +104,8 @@ mod config;
 mod conn;
 mod error;
 mod param;
+#[cfg(feature = "pool")]
+mod pool;
 pub mod proto;
 pub mod sql;
 mod stream;
@@ -117,6 +119,8 @@ pub use config::{
 pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};
 pub use param::Param;
+#[cfg(feature = "pool")]
+pub use pool::{Pool, PoolBuilder, PoolStatus, PooledClient};
 pub use proto::backend::Notification;
 pub use stream::{JsonStream, RawStream, Stats};
 
@@ -142,5 +146,12 @@ mod tests {
         send_sync::<Error>();
         send_sync::<CancelToken>();
         send_sync::<Config>();
+        #[cfg(feature = "pool")]
+        {
+            send_static::<RawStream<Pool>>();
+            send_static::<JsonStream<Pool, serde_json::Value>>();
+            send_sync::<Pool>();
+            send_static::<PooledClient>();
+        }
     }
 }

@@ -60,6 +60,9 @@ pub struct Slot {
 pub struct Lease {
     conn: Option<Box<Conn>>,
     home: Home,
+    /// Dropped once the connection is home again (given back, closed, or at the end of its
+    /// background recovery): a pooled connection's checkout, which returns it to the pool.
+    release: Option<Box<dyn Send>>,
 }
 
 impl Slot {
@@ -134,6 +137,7 @@ impl Slot {
                 Ok(Lease {
                     conn: Some(conn),
                     home: self.home.clone(),
+                    release: None,
                 })
             }
             Place::Lent => {
@@ -150,6 +154,36 @@ impl Slot {
         }
     }
 
+    #[cfg(feature = "pool")]
+    /// Whether the connection may serve another user: ready and outside a transaction
+    /// (ReadyForQuery's status `I`), or still being recovered (its outcome is not known yet).
+    /// A recovery that already ended is recorded first. Does not wait.
+    pub(crate) fn reusable(&self) -> bool {
+        let mut place = lock(&self.home);
+        if let Place::Recovering(rx) = &mut *place {
+            match rx.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => return true,
+                Ok(Some(conn)) => *place = Place::Ready(conn),
+                Ok(None) | Err(oneshot::error::TryRecvError::Closed) => *place = Place::Closed,
+            }
+        }
+        match &*place {
+            Place::Ready(conn) => conn.tx_status == b'I',
+            _ => false,
+        }
+    }
+
+    #[cfg(feature = "pool")]
+    /// Whether the server sent anything, or closed the connection, while it sat idle (a
+    /// backend terminated by an administrator or a server shutdown sends a FATAL error and
+    /// closes). Reads without waiting; `false` when the connection is not idle here.
+    pub(crate) fn has_idle_input(&self) -> bool {
+        match &mut *lock(&self.home) {
+            Place::Ready(conn) => conn.has_idle_input(),
+            _ => false,
+        }
+    }
+
     /// Closes the connection politely (Terminate), waiting for a recovery first.
     pub(crate) async fn terminate(mut self) {
         self.settle().await;
@@ -161,6 +195,14 @@ impl Slot {
 }
 
 impl Lease {
+    #[cfg(feature = "pool")]
+    /// Keeps `release` until the connection is home again (given back, closed, or recovered
+    /// in the background), then drops it.
+    pub(crate) fn release_after(mut self, release: impl Send + 'static) -> Lease {
+        self.release = Some(Box::new(release));
+        self
+    }
+
     /// The lent connection.
     #[inline]
     pub(crate) fn conn(&mut self) -> &mut Conn {
@@ -223,10 +265,12 @@ impl Lease {
             Ok(runtime) => {
                 let (tx, rx) = oneshot::channel();
                 *lock(&self.home) = Place::Recovering(rx);
+                let release = self.release.take();
                 runtime.spawn(async move {
                     if let Err(Some(conn)) = tx.send(conn.recover(completed).await) {
                         conn.terminate().await;
                     }
+                    drop(release);
                 });
             }
             // No runtime to cancel from: closing the socket ends the query on the server.
@@ -241,6 +285,7 @@ impl Drop for Lease {
             let orphan = Lease {
                 conn: Some(conn),
                 home: self.home.clone(),
+                release: self.release.take(),
             };
             orphan.recover_in_background(false);
         }

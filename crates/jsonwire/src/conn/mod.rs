@@ -123,6 +123,23 @@ impl Conn {
         Poll::Ready(Ok(()))
     }
 
+    #[cfg(feature = "pool")]
+    /// Whether anything arrived (bytes, end of stream or an error) on a connection that sits
+    /// between queries, where the server sends nothing unasked but a FATAL error before it
+    /// closes (or a notification, on a session that listens). Does not wait.
+    pub(crate) fn has_idle_input(&mut self) -> bool {
+        if !self.rbuf.is_empty() {
+            return true;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let read = tokio_util::io::poll_read_buf(
+            std::pin::Pin::new(&mut self.socket),
+            &mut cx,
+            &mut self.rbuf,
+        );
+        read.is_ready()
+    }
+
     /// Gives back a read buffer that a large message grew, once it is empty (at the end of a
     /// response), so that an idle connection holds no more than its read size.
     pub(crate) fn settle_read_buffer(&mut self) {
