@@ -330,23 +330,42 @@ pub fn tls_server_end_point(certificate_der: &[u8]) -> Result<Option<Vec<u8>>> {
     let cert = x509_cert::Certificate::from_der(certificate_der)
         .map_err(|e| Error::protocol(format!("the server's certificate is not valid DER: {e}")))?;
     let oid = cert.signature_algorithm.oid.to_string();
-    let digest = match oid.as_str() {
-        // md5WithRSAEncryption, sha1WithRSAEncryption, ecdsa-with-SHA1, dsa-with-sha1: SHA-256.
+    Ok(end_point_hash(&oid).map(|hash| match hash {
+        EndPointHash::Sha224 => Sha224::digest(certificate_der).to_vec(),
+        EndPointHash::Sha256 => Sha256::digest(certificate_der).to_vec(),
+        EndPointHash::Sha384 => Sha384::digest(certificate_der).to_vec(),
+        EndPointHash::Sha512 => Sha512::digest(certificate_der).to_vec(),
+    }))
+}
+
+/// The hash functions `tls-server-end-point` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndPointHash {
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// RFC 5929 section 4.1: the hash of the certificate's signature algorithm (`oid`), SHA-256
+/// for MD5 and SHA-1; `None` for an algorithm without one.
+fn end_point_hash(oid: &str) -> Option<EndPointHash> {
+    Some(match oid {
+        // md5WithRSAEncryption, sha1WithRSAEncryption, ecdsa-with-SHA1, dsa-with-sha1.
         "1.2.840.113549.1.1.4"
         | "1.2.840.113549.1.1.5"
         | "1.2.840.10045.4.1"
-        | "1.2.840.10040.4.3" => Sha256::digest(certificate_der).to_vec(),
+        | "1.2.840.10040.4.3" => EndPointHash::Sha256,
         "1.2.840.113549.1.1.14" | "1.2.840.10045.4.3.1" | "2.16.840.1.101.3.4.3.1" => {
-            Sha224::digest(certificate_der).to_vec()
+            EndPointHash::Sha224
         }
         "1.2.840.113549.1.1.11" | "1.2.840.10045.4.3.2" | "2.16.840.1.101.3.4.3.2" => {
-            Sha256::digest(certificate_der).to_vec()
+            EndPointHash::Sha256
         }
-        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => Sha384::digest(certificate_der).to_vec(),
-        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => Sha512::digest(certificate_der).to_vec(),
-        _ => return Ok(None),
-    };
-    Ok(Some(digest))
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => EndPointHash::Sha384,
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => EndPointHash::Sha512,
+        _ => return None,
+    })
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -418,6 +437,49 @@ mod tests {
             .handle_server_first(b"r=abcdef,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4000000000")
             .unwrap_err();
         assert!(err.to_string().contains("iteration"), "{err}");
+    }
+
+    /// RFC 5929 section 4.1: MD5 and SHA-1 are replaced by SHA-256, every other hash is the
+    /// signature's own, and a signature without one (Ed25519, RSASSA-PSS) cannot bind.
+    #[test]
+    fn end_point_hash_follows_the_signature_algorithm() {
+        use EndPointHash::*;
+        for (oid, name, want) in [
+            ("1.2.840.113549.1.1.4", "md5WithRSAEncryption", Some(Sha256)),
+            (
+                "1.2.840.113549.1.1.5",
+                "sha1WithRSAEncryption",
+                Some(Sha256),
+            ),
+            ("1.2.840.10045.4.1", "ecdsa-with-SHA1", Some(Sha256)),
+            (
+                "1.2.840.113549.1.1.11",
+                "sha256WithRSAEncryption",
+                Some(Sha256),
+            ),
+            ("1.2.840.10045.4.3.2", "ecdsa-with-SHA256", Some(Sha256)),
+            (
+                "1.2.840.113549.1.1.12",
+                "sha384WithRSAEncryption",
+                Some(Sha384),
+            ),
+            ("1.2.840.10045.4.3.3", "ecdsa-with-SHA384", Some(Sha384)),
+            (
+                "1.2.840.113549.1.1.13",
+                "sha512WithRSAEncryption",
+                Some(Sha512),
+            ),
+            ("1.2.840.10045.4.3.4", "ecdsa-with-SHA512", Some(Sha512)),
+            (
+                "1.2.840.113549.1.1.14",
+                "sha224WithRSAEncryption",
+                Some(Sha224),
+            ),
+            ("1.3.101.112", "Ed25519", None),
+            ("1.2.840.113549.1.1.10", "RSASSA-PSS", None),
+        ] {
+            assert_eq!(end_point_hash(oid), want, "{name}");
+        }
     }
 
     #[test]
