@@ -89,7 +89,8 @@
 //!
 //! TLS uses rustls and follows libpq's `sslmode` (default `prefer`: TLS when the server
 //! offers it, without checking the server's identity; use `verify-full` for that),
-//! `sslrootcert`, client certificates (`sslcert`/`sslkey`), `sslnegotiation=direct`,
+//! `sslrootcert`, client certificates (`sslcert`/`sslkey`, `sslpassword`, `sslcertmode`),
+//! revocation lists (`sslcrl`/`sslcrldir`), the TLS version bounds, `sslnegotiation=direct`,
 //! `require_auth` and `channel_binding`. The README's Security section tells what each mode
 //! protects against.
 //!
@@ -113,8 +114,8 @@ mod stream;
 pub use client::{Client, Query, Source};
 pub use config::{
     AuthMethod, ChannelBinding, Config, ConnectRetry, EffectiveConfig, GssEncMode,
-    LoadBalanceHosts, PasswordSource, ProtocolVersion, RequireAuth, SslMode, SslNegotiation,
-    TargetSessionAttrs,
+    LoadBalanceHosts, PasswordSource, ProtocolVersion, RequireAuth, SslCertMode, SslMode,
+    SslNegotiation, TargetSessionAttrs, TlsVersion,
 };
 pub use conn::CancelToken;
 pub use error::{DbError, Error, ErrorKind, Result};

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Config, Host, Resolved};
+use super::{Config, Host, Resolved, RootCerts, SslKeys};
 use crate::error::Result;
 
 /// Where the password for one host comes from, or why there is none.
@@ -57,7 +57,10 @@ impl fmt::Display for PasswordSource {
 /// ```text
 /// host=db1,db2 port=5432,5432 user=app dbname=shop connect_timeout=0 sslmode=prefer
 /// passfile=/home/app/.pgpass target_session_attrs=any load_balance_hosts=disable
-/// gssencmode=disable (password: db1:5432 from the password file /home/app/.pgpass; db2:5432 none)
+/// gssencmode=disable sslrootcert=/home/app/.postgresql/root.crt sslsni=1
+/// sslnegotiation=postgres channel_binding=prefer min_protocol_version=3.0
+/// max_protocol_version=3.0 sslcertmode=allow ssl_min_protocol_version=TLSv1.2
+/// (password: db1:5432 from the password file /home/app/.pgpass; db2:5432 none)
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct EffectiveConfig {
@@ -70,7 +73,12 @@ impl EffectiveConfig {
     /// Every setting made explicit: one host and one port per host tried (the default Unix
     /// socket directory included), the user and database names, `sslmode`,
     /// `target_session_attrs`, `load_balance_hosts`, `gssencmode`, `connect_timeout`
-    /// (`0` for none) and the password file; the service, if any, applied. The password is
+    /// (`0` for none) and the password file; the TLS files the connection would read
+    /// (`sslrootcert`, or `system`; `sslcert` and `sslkey`, the defaults under
+    /// `~/.postgresql` only when they exist), `sslsni`, `sslnegotiation`, `channel_binding`,
+    /// `require_auth` (when set: unset allows every method), the protocol versions,
+    /// `sslcertmode`, the revocation lists (`sslcrl`, `sslcrldir`) and the TLS version bounds;
+    /// the service, if any, applied. The password is
     /// set only when it comes from the configuration or `PGPASSWORD`: the password file is
     /// read per host, see [`EffectiveConfig::password_sources`].
     ///
@@ -174,6 +182,29 @@ impl EffectiveConfig {
         config.requirepeer.clone_from(&r.requirepeer);
         config.gssencmode = Some(r.gssencmode);
         config.krbsrvname.clone_from(&r.krbsrvname);
+        config.ssl_root_cert = match &r.tls.roots {
+            RootCerts::None => None,
+            RootCerts::File(path) => Some(path.to_string_lossy().into_owned()),
+            RootCerts::System => Some("system".to_owned()),
+        };
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        config.ssl_cert = path(&r.tls.cert);
+        config.ssl_key = path(&r.tls.key);
+        config.ssl_sni = Some(r.tls.sni);
+        config.ssl_negotiation = Some(r.tls.negotiation);
+        let policy = &r.tls.policy;
+        config.ssl = SslKeys {
+            cert_mode: Some(policy.cert_mode),
+            crl: path(&policy.crl),
+            crl_dir: path(&policy.crl_dir),
+            password: policy.password.clone(),
+            min_version: Some(policy.min_version),
+            max_version: policy.max_version.map(Some),
+        };
+        config.require_auth.clone_from(&r.require_auth);
+        config.channel_binding = Some(r.channel_binding);
+        config.min_protocol_version = Some(r.min_protocol);
+        config.max_protocol_version = Some(r.max_protocol);
         config.connect_retry = r.connect_retry.unwrap_or_default();
         let hosts = r.targets.iter().map(ToString::to_string).collect();
         let passwords = r.targets.iter().map(|t| r.password(t).1).collect();
@@ -212,7 +243,9 @@ mod tests {
             shown,
             "host=db1,db2 hostaddr=10.0.0.1, port=6000,6000 user=app dbname=shop \
              application_name=env-app password=<redacted> connect_timeout=0 sslmode=prefer \
-             target_session_attrs=any load_balance_hosts=disable gssencmode=disable \
+             target_session_attrs=any load_balance_hosts=disable gssencmode=disable sslsni=1 \
+             sslnegotiation=postgres channel_binding=prefer min_protocol_version=3.0 \
+             max_protocol_version=3.0 sslcertmode=allow ssl_min_protocol_version=TLSv1.2 \
              (password: set in the configuration)"
         );
         let mut again = e.config().clone();
@@ -221,6 +254,49 @@ mod tests {
         let reparsed = Config::parse(&config_part.replace("<redacted>", "hunter2")).unwrap();
         assert_eq!(reparsed, again);
         assert!(!format!("{e:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_and_auth_settings_show_as_the_connection_uses_them() {
+        let dir = std::env::temp_dir().join(format!("jsonwire-eff-tls-{}", std::process::id()));
+        let pg = dir.join(".postgresql");
+        std::fs::create_dir_all(&pg).unwrap();
+        for file in ["root.crt", "postgresql.crt", "postgresql.key"] {
+            std::fs::write(pg.join(file), "").unwrap();
+        }
+        let home = dir.to_str().unwrap();
+        let e = effective(
+            "host=h sslmode=require require_auth=!md5,!password max_protocol_version=latest",
+            &[
+                ("USER", "u"),
+                ("HOME", home),
+                ("PGCHANNELBINDING", "require"),
+            ],
+        );
+        let shown = e.to_string();
+        let pg = pg.display();
+        assert!(
+            shown.contains(&format!(
+                "gssencmode=disable sslrootcert={pg}/root.crt \
+                 sslcert={pg}/postgresql.crt sslkey={pg}/postgresql.key sslsni=1 \
+                 sslnegotiation=postgres require_auth=!md5,!password channel_binding=require \
+                 min_protocol_version=3.0 max_protocol_version=3.2 sslcertmode=allow \
+                 ssl_min_protocol_version=TLSv1.2"
+            )),
+            "{shown}"
+        );
+        let e = effective(
+            "host=h sslrootcert=system sslsni=0 sslnegotiation=direct",
+            &[("USER", "u"), ("HOME", home)],
+        );
+        let c = e.config();
+        assert_eq!(c.get_ssl_mode(), Some(crate::SslMode::VerifyFull));
+        assert_eq!(c.get_ssl_root_cert(), Some("system"));
+        assert_eq!(c.get_ssl_cert(), Some(&*format!("{pg}/postgresql.crt")));
+        assert_eq!(c.get_ssl_sni(), Some(false));
+        assert_eq!(c.get_ssl_negotiation(), Some(crate::SslNegotiation::Direct));
+        assert_eq!(c.get_require_auth(), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -186,6 +186,7 @@ pub(super) fn set(config: &mut Config, key: &str, value: &str) -> Result<()> {
                     .map_err(|_| invalid("max_protocol_version value", value, None))?,
             )
         }
+        key if config.ssl.set(key, value)? => {}
         key if retry::set_key(&mut config.connect_retry, key, value)? => {}
         "client_encoding" if is_utf8(value) => {}
         "client_encoding" => {
@@ -276,7 +277,7 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
-/// A `key=value` string for logs, with the password shown as `<redacted>`.
+/// A `key=value` string for logs, with the password and `sslpassword` shown as `<redacted>`.
 ///
 /// It parses back to an equal [`Config`] ([`Config::parse`]`(&config.to_string()) == config`)
 /// for every config whose host, hostaddr and port lists match (as connecting requires), except
@@ -380,6 +381,7 @@ impl fmt::Display for Config {
         if let Some(version) = self.max_protocol_version {
             pair(f, "max_protocol_version", version.as_str())?;
         }
+        self.ssl.fmt_keys(&mut |key, value| pair(f, key, value))?;
         retry::fmt_keys(&self.connect_retry, &mut |key, value| pair(f, key, value))?;
         fmt_tuning(&self.tuning, &mut |key, value| pair(f, key, value))
     }

@@ -13,6 +13,7 @@ mod pgpass;
 mod resolve;
 mod retry;
 mod service;
+mod ssl_keys;
 mod tls;
 mod tuning;
 mod url;
@@ -28,6 +29,8 @@ pub(crate) use tuning::Tuning;
 
 pub use crate::proto::startup::{AuthMethod, ProtocolVersion};
 pub use auth::{ChannelBinding, RequireAuth};
+pub use ssl_keys::{SslCertMode, TlsVersion};
+pub(crate) use ssl_keys::{SslKeys, SslPolicy};
 pub use tls::SslNegotiation;
 pub(crate) use tls::{RootCerts, TlsSettings};
 
@@ -143,6 +146,8 @@ pub struct Config {
     pub(crate) channel_binding: Option<ChannelBinding>,
     pub(crate) min_protocol_version: Option<ProtocolVersion>,
     pub(crate) max_protocol_version: Option<ProtocolVersion>,
+    /// `sslcertmode`, `sslcrl`, `sslcrldir`, `sslpassword` and the TLS version bounds.
+    pub(crate) ssl: SslKeys,
     /// Not a libpq setting: off (a zero budget) unless set.
     pub(crate) connect_retry: ConnectRetry,
     /// jsonwire's own settings, which have no libpq spelling.
@@ -163,7 +168,8 @@ impl Config {
     /// `load_balance_hosts`, `service`, `servicefile`, `requirepeer`, `gssencmode`,
     /// `krbsrvname`, `keepalives`, `keepalives_idle`, `keepalives_interval`,
     /// `keepalives_count`, `tcp_user_timeout`, `sslrootcert`, `sslcert`, `sslkey`, `sslsni`,
-    /// `sslnegotiation`, `require_auth`, `channel_binding`,
+    /// `sslnegotiation`, `sslcertmode`, `sslcrl`, `sslcrldir`, `sslpassword`,
+    /// `ssl_min_protocol_version`, `ssl_max_protocol_version`, `require_auth`, `channel_binding`,
     /// `min_protocol_version`, `max_protocol_version` and `client_encoding` (which must be
     /// `UTF8`).
     /// `host`, `hostaddr` and `port` take comma-separated lists; a host starting with `/` is a
@@ -519,6 +525,7 @@ impl fmt::Debug for Config {
             .field("channel_binding", &self.channel_binding)
             .field("min_protocol_version", &self.min_protocol_version)
             .field("max_protocol_version", &self.max_protocol_version)
+            .field("ssl", &self.ssl)
             .field("connect_retry", &self.connect_retry)
             .field("tuning", &self.tuning)
             .finish()

@@ -12,8 +12,8 @@ use super::pgpass::{self, Lookup};
 use super::value::invalid;
 use super::{
     service, ChannelBinding, Config, ConnectRetry, GssEncMode, LoadBalanceHosts, PasswordSource,
-    ProtocolVersion, Redacted, RequireAuth, SslMode, TargetSessionAttrs, TlsSettings, DEFAULT_PORT,
-    DEFAULT_SOCKET_DIRS,
+    ProtocolVersion, Redacted, RequireAuth, SslMode, SslPolicy, TargetSessionAttrs, TlsSettings,
+    DEFAULT_PORT, DEFAULT_SOCKET_DIRS,
 };
 use crate::error::{Error, Result};
 use crate::proto::startup::AuthPolicy;
@@ -112,6 +112,7 @@ impl Config {
             (None, Some(v)) => super::tls::parse_sni(&v, Some("PGSSLSNI"))?,
             (None, None) => true,
         };
+        let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
         let tls = TlsSettings::resolve(
             from_env(self.ssl_mode, var, "PGSSLMODE", "sslmode")?,
             self.ssl_root_cert.clone().or_else(|| var("PGSSLROOTCERT")),
@@ -125,7 +126,12 @@ impl Config {
                 "sslnegotiation",
             )?
             .unwrap_or_default(),
-            env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
+            SslPolicy::resolve(
+                &self.ssl,
+                var,
+                home.as_ref().map(|h| h.join(".postgresql")).as_deref(),
+            )?,
+            home,
         )?;
         let ssl_mode = tls.configured_mode;
         let target_session_attrs = from_env(
@@ -170,12 +176,12 @@ impl Config {
             .or_else(|| var("PGKRBSRVNAME"))
             .filter(|k| !k.is_empty());
         let require_auth = match (&self.require_auth, var("PGREQUIREAUTH")) {
-            (Some(r), _) => r.policy(),
-            (None, Some(v)) => v
-                .parse::<RequireAuth>()
-                .map_err(|_| invalid("require_auth value", &v, Some("PGREQUIREAUTH")))?
-                .policy(),
-            (None, None) => AuthPolicy::any(),
+            (Some(r), _) => Some(r.clone()),
+            (None, Some(v)) => Some(
+                v.parse::<RequireAuth>()
+                    .map_err(|_| invalid("require_auth value", &v, Some("PGREQUIREAUTH")))?,
+            ),
+            (None, None) => None,
         };
         let channel_binding = from_env(
             self.channel_binding,
@@ -424,7 +430,8 @@ pub(crate) struct Resolved {
     pub(crate) gssencmode: GssEncMode,
     /// Accepted and shown, never used.
     pub(crate) krbsrvname: Option<String>,
-    pub(crate) require_auth: AuthPolicy,
+    /// `None`: every method allowed.
+    pub(crate) require_auth: Option<RequireAuth>,
     pub(crate) channel_binding: ChannelBinding,
     pub(crate) min_protocol: ProtocolVersion,
     pub(crate) max_protocol: ProtocolVersion,
@@ -433,6 +440,13 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
+    /// What `require_auth` allows, as the startup machine checks it.
+    pub(crate) fn auth_policy(&self) -> AuthPolicy {
+        self.require_auth
+            .as_ref()
+            .map_or_else(AuthPolicy::any, RequireAuth::policy)
+    }
+
     /// The password to use for `target`: the explicit one, else the first matching line of the
     /// password file (read now, so an edited file takes effect on the next attempt).
     pub(crate) fn password_for(&self, target: &Target) -> Option<String> {

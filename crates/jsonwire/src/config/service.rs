@@ -189,6 +189,7 @@ impl Config {
             channel_binding: self.channel_binding.or(service.channel_binding),
             min_protocol_version: self.min_protocol_version.or(service.min_protocol_version),
             max_protocol_version: self.max_protocol_version.or(service.max_protocol_version),
+            ssl: self.ssl.or_service(service.ssl),
             connect_retry: if self.connect_retry.is_on() {
                 self.connect_retry
             } else {

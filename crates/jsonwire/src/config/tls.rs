@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::value::invalid;
-use super::{Config, SslMode};
+use super::{Config, SslMode, SslPolicy};
 use crate::error::{Error, Result};
 
 /// libpq 17's `sslnegotiation`: how TLS is started.
@@ -68,6 +68,8 @@ pub(crate) struct TlsSettings {
     pub(crate) key: Option<PathBuf>,
     pub(crate) sni: bool,
     pub(crate) negotiation: SslNegotiation,
+    /// `sslcertmode`, the revocation lists, `sslpassword` and the TLS versions.
+    pub(crate) policy: SslPolicy,
 }
 
 impl TlsSettings {
@@ -82,6 +84,7 @@ impl TlsSettings {
         key: Option<String>,
         sni: bool,
         negotiation: SslNegotiation,
+        policy: SslPolicy,
         home: Option<PathBuf>,
     ) -> Result<TlsSettings> {
         let dot = home.map(|h| h.join(".postgresql"));
@@ -162,6 +165,7 @@ impl TlsSettings {
             key,
             sni,
             negotiation,
+            policy,
         })
     }
 }
@@ -246,7 +250,17 @@ mod tests {
         root: Option<&str>,
         neg: SslNegotiation,
     ) -> Result<TlsSettings> {
-        TlsSettings::resolve(mode, root.map(String::from), None, None, true, neg, None)
+        let policy = SslPolicy::resolve(&Default::default(), &|_| None, None)?;
+        TlsSettings::resolve(
+            mode,
+            root.map(String::from),
+            None,
+            None,
+            true,
+            neg,
+            policy,
+            None,
+        )
     }
 
     #[test]

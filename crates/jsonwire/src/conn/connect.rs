@@ -13,7 +13,7 @@ use super::cancel::{CancelAddr, CancelToken};
 use super::hosts;
 use super::tls::{self, TlsConnect};
 use super::{scram_key, Conn, Socket, Tuning};
-use crate::config::{Config, Host, LoadBalanceHosts, Resolved, SslMode, Target};
+use crate::config::{Config, Host, LoadBalanceHosts, Resolved, SslCertMode, SslMode, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::backend::Message;
 use crate::proto::startup::{Encryption, Session, Startup, StartupSettings, Step};
@@ -205,6 +205,14 @@ async fn connect_once(
             _ => error,
         },
     })?;
+    if resolved.tls.policy.cert_mode == SslCertMode::Require && !conn.socket.is_tls() {
+        return Err(Error::new(
+            ErrorKind::Connect,
+            "server did not request an SSL certificate (sslcertmode=require): the connection \
+             does not use TLS",
+        )
+        .into());
+    }
     conn.tx_status = session.tx_status;
     if let Some(key) = session.backend_key {
         conn.cancel = Some(CancelToken {
@@ -265,7 +273,7 @@ fn startup_settings(resolved: &Resolved, target: &Target) -> StartupSettings {
         params,
         user: resolved.user.clone(),
         password: resolved.password_for(target).map(String::into_bytes),
-        require_auth: resolved.require_auth.clone(),
+        require_auth: resolved.auth_policy(),
         channel_binding: resolved.channel_binding.policy(),
         min_protocol: resolved.min_protocol,
         max_protocol: resolved.max_protocol,

@@ -302,3 +302,52 @@ fn a_host_holding_a_comma_is_two_hosts_everywhere() {
     built.host("a,b").port(5433).dbname("d");
     assert_eq!(built, url);
 }
+
+#[test]
+fn certificate_policy_keys_parse_print_and_name_bad_values() {
+    let kv = "sslcertmode=require sslcrl=/etc/pg/root.crl sslcrldir=/etc/pg/crls \
+              sslpassword='top secret' ssl_min_protocol_version=TLSv1.3 \
+              ssl_max_protocol_version=''";
+    let c = parse(kv);
+    assert_eq!(c.get_ssl_cert_mode(), Some(crate::SslCertMode::Require));
+    assert_eq!(c.get_ssl_crl(), Some("/etc/pg/root.crl"));
+    assert_eq!(c.get_ssl_crl_dir(), Some("/etc/pg/crls"));
+    assert_eq!(
+        c.get_ssl_min_protocol_version(),
+        Some(Some(crate::TlsVersion::Tls1_3))
+    );
+    assert_eq!(c.get_ssl_max_protocol_version(), Some(None));
+    let shown = c.to_string();
+    assert_eq!(
+        shown,
+        "sslcertmode=require sslcrl=/etc/pg/root.crl sslcrldir=/etc/pg/crls \
+         sslpassword=<redacted> ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=''"
+    );
+    assert!(!format!("{c:?}").contains("top secret"));
+    let url = parse(
+        "postgresql://h/d?sslcertmode=disable&ssl_min_protocol_version=tlsv1.2&sslpassword=x",
+    );
+    assert_eq!(url.get_ssl_cert_mode(), Some(crate::SslCertMode::Disable));
+    assert_eq!(
+        url.get_ssl_min_protocol_version(),
+        Some(Some(crate::TlsVersion::Tls1_2))
+    );
+    let mut built = Config::new();
+    built
+        .ssl_cert_mode(crate::SslCertMode::Require)
+        .ssl_crl("/etc/pg/root.crl")
+        .ssl_crl_dir("/etc/pg/crls")
+        .ssl_password("top secret")
+        .ssl_min_protocol_version(Some(crate::TlsVersion::Tls1_3))
+        .ssl_max_protocol_version(None);
+    assert_eq!(built, c);
+    for (input, want) in [
+        ("sslcertmode=yes", "invalid sslcertmode value: \"yes\""),
+        (
+            "ssl_max_protocol_version=SSLv3",
+            "invalid \"ssl_max_protocol_version\" value: \"SSLv3\"",
+        ),
+    ] {
+        assert!(error(input).contains(want), "{input}: {}", error(input));
+    }
+}

@@ -408,7 +408,8 @@ fn auth_and_protocol_keys_come_from_the_environment_and_default_like_libpq() {
         (r.min_protocol, r.max_protocol),
         (ProtocolVersion::V3_0, ProtocolVersion::V3_0)
     );
-    assert_eq!(r.require_auth, AuthPolicy::any());
+    assert_eq!(r.require_auth, None);
+    assert_eq!(r.auth_policy(), AuthPolicy::any());
     let vars = [
         ("USER", "u"),
         ("PGREQUIREAUTH", "scram-sha-256"),
@@ -422,10 +423,10 @@ fn auth_and_protocol_keys_come_from_the_environment_and_default_like_libpq() {
         ProtocolVersion::V3_2,
         "max follows a higher min"
     );
-    assert!(r.require_auth.allows(crate::AuthMethod::ScramSha256));
-    assert!(!r.require_auth.allows(crate::AuthMethod::None));
+    assert!(r.auth_policy().allows(crate::AuthMethod::ScramSha256));
+    assert!(!r.auth_policy().allows(crate::AuthMethod::None));
     let r = resolve("require_auth=md5 channel_binding=disable", &vars).unwrap();
-    assert!(!r.require_auth.allows(crate::AuthMethod::ScramSha256));
+    assert!(!r.auth_policy().allows(crate::AuthMethod::ScramSha256));
     assert_eq!(r.channel_binding, ChannelBinding::Disable);
     let err = resolve(
         "min_protocol_version=latest max_protocol_version=3.0",

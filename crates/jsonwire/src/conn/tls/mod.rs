@@ -106,11 +106,8 @@ pub(crate) fn server_certificate(stream: &TlsStream<TcpStream>) -> Option<&[u8]>
 /// The handshake failed: say which check.
 fn handshake_error(e: io::Error, tls: &TlsConnect) -> Error {
     let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return Error::new(
-            ErrorKind::Connect,
-            format!("TLS handshake with the server failed: {e}"),
-        )
-        .with_source(e);
+        return Error::new(ErrorKind::Connect, "TLS handshake with the server failed")
+            .with_source(e);
     };
     let message = describe(inner, tls);
     Error::new(ErrorKind::Connect, message).with_source(e)
@@ -168,6 +165,14 @@ pub(crate) fn describe(e: &rustls::Error, tls: &TlsConnect) -> String {
             | A::CertificateRevoked
             | A::AccessDenied),
         ) => format!("the server rejected the client certificate (TLS alert {alert:?})"),
+        rustls::Error::AlertReceived(A::ProtocolVersion)
+        | rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
+            | rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13,
+        ) => format!(
+            "the server and ssl_min_protocol_version..ssl_max_protocol_version have no TLS \
+             version in common ({e})"
+        ),
         rustls::Error::AlertReceived(alert) => {
             format!("the server ended the TLS handshake (TLS alert {alert:?})")
         }
