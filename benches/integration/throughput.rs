@@ -1,11 +1,17 @@
-//! Group 1, throughput: every client and mode on the same views, 1K to 1M rows.
+//! Group 1, throughput: every client and mode on the same views, 1K to 1M rows; and the
+//! largest view over TLS 1.3 (`1m_tls`, `100k_tls` in quick mode): jsonwire against
+//! tokio-postgres with tokio-postgres-rustls (both rustls, ring), raw text, so the TLS
+//! overhead is the ratio to the plaintext rows of the same view. Skipped for a
+//! `JSONWIRE_BENCH_URL` server, whose certificates the suite does not know.
 
 use criterion::Criterion;
 use jsonwire_benches::dataset::Workload;
 use jsonwire_benches::measure::Key;
 use jsonwire_benches::report::RAW_SOCKET;
 
-use crate::harness::{whole_result, Client, Ctx, Pace};
+use jsonwire_benches::clients::{self, Mode, TokioClient};
+
+use crate::harness::{bench, metered_sample, sample_from, whole_result, Client, Ctx, Pace};
 
 /// The area of this group's rows.
 pub const AREA: &str = "throughput";
@@ -41,6 +47,53 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
         g.finish();
     }
     copy_note(ctx, AREA, sizes.iter().map(|s| s.0));
+    let (case, view, pace) = sizes[sizes.len() - 1];
+    tls(c, ctx, &format!("{case}_tls"), view, pace);
+}
+
+/// jsonwire and tokio-postgres, raw, on `view` over TLS.
+fn tls(c: &mut Criterion, ctx: &Ctx, case: &str, view: &'static str, pace: Pace) {
+    let Some((jw_url, tp_url, ca)) = ctx.server.superuser_tls_url() else {
+        ctx.rec.note(
+            AREA,
+            format!("{case}: skipped: the server is not the throw-away cluster with TLS"),
+        );
+        return;
+    };
+    let w = Workload::view(view);
+    let mut g = ctx.group(c, &format!("{AREA}/{case}"), pace);
+    let config = jsonwire::Config::parse(&jw_url)
+        .unwrap_or_else(|e| panic!("jsonwire cannot read {jw_url}: {e}"));
+    let client = Client::Jsonwire(Mode::Raw);
+    whole_result(&mut g, ctx, AREA, case, client, w, false, Some(&config));
+    let key = Key::new(AREA, case, &Client::TokioPostgres(Mode::Raw).name());
+    let want = ctx.expected(&w);
+    let base = ctx.heap_base();
+    let conn = ctx
+        .rt
+        .block_on(TokioClient::connect_tls(&tp_url, &ca))
+        .unwrap_or_else(|e| panic!("tokio-postgres cannot connect over TLS: {e}"));
+    bench(
+        &mut g,
+        ctx,
+        key.clone(),
+        case,
+        criterion::Throughput::Elements(want.rows),
+        || {
+            metered_sample(base, || {
+                let got = ctx.rt.block_on(clients::tokio_postgres(
+                    &conn.client,
+                    &w,
+                    Mode::Raw,
+                    false,
+                    None,
+                ));
+                sample_from(ctx, &key, want, got)
+            })
+        },
+    );
+    ctx.rt.block_on(conn.close());
+    g.finish();
 }
 
 /// COPY against `DataRow`s on each case: whether the server produces rows faster for COPY,

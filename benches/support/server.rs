@@ -275,8 +275,16 @@ impl BenchServer {
     /// the root in its TLS connector, which checks the name too) and the CA file. `None` for a
     /// server without the kit's certificates.
     pub fn tls_url(&self, role: Role) -> Option<(String, String, PathBuf)> {
+        self.over_tls(self.server.url_for(role)?)
+    }
+
+    /// The superuser over TLS, as [`tls_url`](Self::tls_url) gives a role.
+    pub fn superuser_tls_url(&self) -> Option<(String, String, PathBuf)> {
+        self.over_tls(self.server.url())
+    }
+
+    fn over_tls(&self, url: String) -> Option<(String, String, PathBuf)> {
         let ca = self.server.tls()?.ca_cert.clone();
-        let url = self.server.url_for(role)?;
         Some((
             format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display()),
             format!("{url}?sslmode=require"),
