@@ -6,13 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{activity, server, wait_until};
+use common::{activity, blocking, server, wait_until, ENDLESS};
 use futures_util::TryStreamExt as _;
 use jsonwire::{Config, ErrorKind, Pool, RawStream};
 use serde::Deserialize;
-
-const ENDLESS: &str =
-    "SELECT jsonb_build_object('i', i, 'pad', repeat('x', 200)) FROM (SELECT generate_series(1, 50000000) AS i) s";
 
 const PID: &str = "SELECT to_jsonb(pg_backend_pid())";
 
@@ -23,10 +20,6 @@ fn pool(max_size: usize, wait: Duration) -> Pool {
         .wait_timeout(wait)
         .build()
         .unwrap()
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 /// The backend pid of the connection a pooled query runs on.
