@@ -9,6 +9,7 @@
 //! - [`peers`]: the other clients measured beside them (sqlx), each behind its feature;
 //! - [`raw_socket`]: the minimal readers that set the server + socket limit;
 //! - [`measure`]: CPU, peak heap and the record of every iteration;
+//! - [`sockets`]: what a client read from its TCP socket, counted by the kernel;
 //! - [`report`]: `summary.json`, `summary.md`, and the charts and page drawn from them
 //!   (`jsonwire-benchreport`).
 
@@ -26,3 +27,5 @@ pub mod raw_socket;
 pub mod report;
 #[cfg(feature = "bench-with-postgres")]
 pub mod server;
+#[cfg(feature = "bench-with-postgres")]
+pub mod sockets;

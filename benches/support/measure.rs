@@ -94,6 +94,8 @@ pub struct Sample {
     pub latencies: Vec<Duration>,
     /// Queries that failed, for groups that run many queries per iteration.
     pub errors: u64,
+    /// Bytes the client read from its socket after dropping a stream (early exit).
+    pub bytes_after_drop: Option<u64>,
 }
 
 impl Sample {

@@ -51,6 +51,7 @@ struct Figures {
     read_size: Option<f64>,
     latency_ms: Option<[f64; 3]>,
     error_rate: Option<f64>,
+    bytes_after_drop: Option<u64>,
 }
 
 fn figures(key: Key, samples: &[Sample]) -> Figures {
@@ -93,6 +94,7 @@ fn figures(key: Key, samples: &[Sample]) -> Figures {
             .then(|| [50.0, 95.0, 99.0].map(|p| percentile(&latencies, p).unwrap_or(0.0))),
         error_rate: (!latencies.is_empty() || errors > 0)
             .then(|| errors as f64 / (latencies.len() as u64 + errors).max(1) as f64),
+        bytes_after_drop: med_u64(&|s| s.bytes_after_drop),
         key,
     }
 }
@@ -318,6 +320,7 @@ pub fn build(
                 "latency_p95_ms": f.latency_ms.map(|l| l[1]),
                 "latency_p99_ms": f.latency_ms.map(|l| l[2]),
                 "error_rate": f.error_rate,
+                "bytes_after_drop": f.bytes_after_drop,
             }));
             group.rows.push(row);
         }

@@ -41,7 +41,7 @@ fn from_json(json: &Value) -> Result<BTreeMap<String, u64>, String> {
     let counts = json
         .get("instructions")
         .and_then(Value::as_object)
-        .ok_or("\"instructions\" is not an object")?;
+        .ok_or("no \"instructions\" object: not an instruction-count file")?;
     counts
         .iter()
         .map(|(name, n)| {

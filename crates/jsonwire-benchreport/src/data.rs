@@ -31,6 +31,10 @@ pub struct Run {
     pub areas: Vec<AreaInfo>,
     /// The groups, in the order they ran.
     pub groups: Vec<GroupData>,
+    /// The instruction counts of the Callgrind tier measured with this run (benchmark name to
+    /// instructions), when the report step was given them (`--instructions`).
+    #[serde(default)]
+    pub instruction_counts: BTreeMap<String, u64>,
 }
 
 /// How a run was made.
@@ -187,6 +191,24 @@ impl Run {
         }
         run.path = path.to_owned();
         Ok(run)
+    }
+
+    /// Adds the instruction counts of a Callgrind run: an instruction-count file as
+    /// `.ci/callgrind` writes it (`{"schema": 1, "instructions": {name: count}}`).
+    ///
+    /// # Errors
+    /// The file cannot be read or is not an instruction-count file.
+    pub fn add_instructions(&mut self, path: &Path) -> Result<(), ReadError> {
+        let counts = jsonwire_benchgate::callgrind::read(path).map_err(|e| {
+            let text = e.to_string();
+            let prefix = format!("{}: ", path.display());
+            ReadError {
+                path: path.to_owned(),
+                message: text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
+            }
+        })?;
+        self.instruction_counts.extend(counts);
+        Ok(())
     }
 
     /// The group named `name`, if the run has rows for it.

@@ -745,7 +745,8 @@ const TREND_RATIO_ABOUT: &str = "Each night's speed of every client relative to 
 const TREND_CPU_ABOUT: &str = "Each night's client CPU per MB of JSON on the largest throughput \
     view.";
 const TREND_INSTR_ABOUT: &str = "Instruction counts (Callgrind, exact and noise-free) of every \
-    row that records an `instructions` figure, relative to the first night shown: 1.00× is \
+    benchmark of the instruction-count tier recorded with the night's summary (and of every row \
+    that records an `instructions` figure), relative to the first night shown: 1.00× is \
     unchanged, above is more work.";
 
 /// The trend figures over `nights` (oldest first).
@@ -792,24 +793,25 @@ pub fn trend(nights: &[&Run], colors: &Colors) -> Vec<Figure> {
                 }
             }
         }
-        for r in run.groups.iter().flat_map(|g| &g.rows) {
-            let Some(n) = r.number("instructions").filter(|n| *n > 0.0) else {
-                continue;
-            };
-            let first = match first_instr.iter().find(|(id, _)| *id == r.id) {
+        let rows = run
+            .groups
+            .iter()
+            .flat_map(|g| &g.rows)
+            .filter_map(|r| Some((r.id.as_str(), r.number("instructions")?)));
+        let counts = run
+            .instruction_counts
+            .iter()
+            .map(|(name, n)| (name.as_str(), *n as f64));
+        for (id, n) in rows.chain(counts).filter(|(_, n)| *n > 0.0) {
+            let first = match first_instr.iter().find(|(f, _)| f == id) {
                 Some((_, f)) => *f,
                 None => {
-                    first_instr.push((r.id.clone(), n));
+                    first_instr.push((id.to_owned(), n));
                     n
                 }
             };
-            let color = chart::palette(
-                first_instr
-                    .iter()
-                    .position(|(id, _)| *id == r.id)
-                    .unwrap_or(0),
-            );
-            push(&mut instr, &r.id, color, (x, n / first));
+            let color = chart::palette(first_instr.iter().position(|(f, _)| f == id).unwrap_or(0));
+            push(&mut instr, id, color, (x, n / first));
         }
     }
     let nights_note = format!(
@@ -872,7 +874,7 @@ pub fn trend(nights: &[&Run], colors: &Colors) -> Vec<Figure> {
             instr,
             "× first night",
             fmt_ratio,
-            "no night records instruction counts (rows with an `instructions` field)",
+            "no night records instruction counts (`--instructions`, or rows with an `instructions` field)",
         ),
     ]
 }

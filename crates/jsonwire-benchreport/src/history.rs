@@ -57,7 +57,8 @@ pub fn nights<'a>(current: &'a Run, history: &'a [Run], count: usize) -> Vec<&'a
 
 /// Records `run` (read from `summary`) into the history directory `dir` as `<night>.json`,
 /// replacing an earlier run of the same night, and deletes the oldest nights beyond `keep`.
-/// Returns the file written.
+/// The file is `summary` as it is, plus the run's instruction counts (`instruction_counts`)
+/// when it has any. Returns the file written.
 ///
 /// # Errors
 /// The directory or the file cannot be written.
@@ -72,8 +73,23 @@ pub fn record(dir: &Path, summary: &Path, run: &Run, keep: usize) -> Result<Path
         ));
     }
     let to = dir.join(format!("{night}.json"));
-    std::fs::copy(summary, &to)
-        .map_err(|e| format!("{} -> {}: {e}", summary.display(), to.display()))?;
+    let copy_err =
+        |e: &dyn std::fmt::Display| format!("{} -> {}: {e}", summary.display(), to.display());
+    if run.instruction_counts.is_empty() {
+        std::fs::copy(summary, &to).map_err(|e| copy_err(&e))?;
+    } else {
+        let text = std::fs::read(summary).map_err(|e| copy_err(&e))?;
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| copy_err(&e))?;
+        if let Some(top) = json.as_object_mut() {
+            top.insert(
+                "instruction_counts".to_owned(),
+                serde_json::json!(run.instruction_counts),
+            );
+        }
+        let text = serde_json::to_vec_pretty(&json).map_err(|e| copy_err(&e))?;
+        std::fs::write(&to, text).map_err(|e| copy_err(&e))?;
+    }
     let mut nights: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))

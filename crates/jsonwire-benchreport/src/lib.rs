@@ -7,7 +7,8 @@
 //! again from any set of summaries (the nightly workflow adds its history that way):
 //!
 //! ```text
-//! jsonwire-benchreport [SUMMARY.json] [--history FILE-OR-DIR]... [--nights 30]
+//! jsonwire-benchreport [SUMMARY.json] [--instructions callgrind.json]
+//!                      [--history FILE-OR-DIR]... [--nights 30]
 //!                      [--record DIR [--keep 90]] [--out DIR]
 //! ```
 //!

@@ -7,12 +7,16 @@ use std::process::ExitCode;
 use jsonwire_benchreport::{history, write_report, Run, DEFAULT_NIGHTS};
 
 const USAGE: &str = "\
-usage: jsonwire-benchreport [SUMMARY.json] [--history FILE-OR-DIR]... [--nights N]
-                            [--record DIR [--keep N]] [--out DIR]
+usage: jsonwire-benchreport [SUMMARY.json] [--instructions FILE] [--history FILE-OR-DIR]...
+                            [--nights N] [--record DIR [--keep N]] [--out DIR]
 
 Draws the charts (chart-*.svg) and report.html of the run in SUMMARY.json, with a trend over
 the last N nights (default 30) of the summaries given with --history (files, or directories
 of *.json). Without SUMMARY.json the newest summary of the history is drawn.
+  --instructions FILE
+                the instruction counts measured with this run (the Callgrind tier's
+                callgrind.json, as .ci/callgrind writes it): drawn in the trend and
+                recorded with the summary by --record
   --record DIR  first copy SUMMARY.json into the history directory DIR as <night>.json
                 (one file per night; a later run of the same night replaces it), keeping the
                 newest --keep nights (default 90); DIR is then read as history too
@@ -22,6 +26,7 @@ Exits 2 when a summary cannot be read or the arguments are wrong.";
 #[derive(Default)]
 struct Args {
     summary: Option<PathBuf>,
+    instructions: Option<PathBuf>,
     history: Vec<PathBuf>,
     nights: Option<usize>,
     record: Option<PathBuf>,
@@ -51,10 +56,16 @@ fn main() -> ExitCode {
 }
 
 fn run(mut args: Args) -> Result<(), String> {
-    let current = match &args.summary {
+    let mut current = match &args.summary {
         Some(path) => Some(Run::from_path(path).map_err(|e| e.to_string())?),
         None => None,
     };
+    if let Some(file) = &args.instructions {
+        let Some(run) = current.as_mut() else {
+            return Err("--instructions needs the SUMMARY.json they were measured with".to_owned());
+        };
+        run.add_instructions(file).map_err(|e| e.to_string())?;
+    }
     if let Some(dir) = &args.record {
         let (Some(path), Some(run)) = (&args.summary, &current) else {
             return Err("--record needs a SUMMARY.json to record".to_owned());
@@ -122,6 +133,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--history" => args.history.push(PathBuf::from(value()?)),
+            "--instructions" => args.instructions = Some(PathBuf::from(value()?)),
             "--nights" => args.nights = Some(count("--nights", value()?)?),
             "--keep" => args.keep = Some(count("--keep", value()?)?),
             "--record" => args.record = Some(PathBuf::from(value()?)),

@@ -209,6 +209,18 @@ fn tables(h: &mut String, run: &Run) {
             h.push_str("</ul>\n");
         }
     }
+    if !run.instruction_counts.is_empty() {
+        h.push_str(
+            "<h3 id=\"table-instructions\">Instruction counts (Callgrind)</h3>\n<p class=\"note\">\
+             The instruction-count tier measured with this run: exact counts of the client's CPU \
+             path on wire bytes, no server (BENCHMARKING.md, \"The instruction-count gate\").</p>\n\
+             <div class=\"scroll\"><table><tr><th>benchmark</th><th>instructions</th></tr>",
+        );
+        for (name, n) in &run.instruction_counts {
+            let _ = write!(h, "<tr><td>{}</td><td>{n}</td></tr>", esc(name));
+        }
+        h.push_str("</table></div>\n");
+    }
     // Notes of groups without rows (every case skipped).
     for a in run
         .areas

@@ -327,3 +327,100 @@ fn the_command_rebuilds_the_page_from_a_history_and_names_a_bad_file() {
     let o = Command::new(bin).arg("--nights").arg("0").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The Callgrind tier's output (`.ci/callgrind`'s `callgrind.json`), committed as it was written.
+fn callgrind_fixture() -> PathBuf {
+    fixtures().join("callgrind/callgrind.json")
+}
+
+#[test]
+fn instruction_counts_are_recorded_with_the_summary_and_drawn_in_the_trend() {
+    let src = scratch("instructions-file");
+    let dir = scratch("instructions-history");
+    let runs = runs();
+    let counts = jsonwire_benchgate::callgrind::read(&callgrind_fixture()).unwrap();
+    let (name, first) = counts.iter().next().map(|(n, c)| (n.clone(), *c)).unwrap();
+    // Two nights: the fixture's counts, then the same with one benchmark 3% slower.
+    let mut slower = counts.clone();
+    slower.insert(name.clone(), first + first * 3 / 100);
+    let slower_file = src.join("slower.json");
+    std::fs::write(
+        &slower_file,
+        serde_json::to_vec(&jsonwire_benchgate::callgrind::to_json(&slower)).unwrap(),
+    )
+    .unwrap();
+    for (i, (run, file)) in [(&runs[0], callgrind_fixture()), (&runs[1], slower_file)]
+        .into_iter()
+        .enumerate()
+    {
+        let path = redated(run, &format!("2026-11-2{}T02:00:00Z", i + 1), &src);
+        let mut run = Run::from_path(&path).unwrap();
+        run.add_instructions(&file).unwrap();
+        history::record(&dir, &path, &run, 90).unwrap();
+    }
+    let history = history::load(&[dir]).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[0].instruction_counts, counts,
+        "recorded as measured"
+    );
+    let (_, trend) = figures_of(&history[1], &history, 30);
+    match &trend
+        .iter()
+        .find(|f| f.id == "trend-instructions")
+        .unwrap()
+        .outcome
+    {
+        Outcome::Drawn(svg) => {
+            // A line per benchmark, two nights each.
+            for name in counts.keys() {
+                assert!(svg.contains(&format!("\n{name}\n")), "legend lacks {name}");
+            }
+            assert_eq!(svg.matches("<circle").count(), 2 * counts.len(), "{svg}");
+        }
+        Outcome::Omitted(why) => panic!("{why}"),
+    }
+    let out = scratch("instructions-page");
+    let written = write_report(&history[1], &history, 30, &out).unwrap();
+    let html = std::fs::read_to_string(written.html).unwrap();
+    assert!(html.contains("Instruction counts (Callgrind)"));
+    assert!(html.contains(&format!("<td>{}</td>", first + first * 3 / 100)));
+}
+
+#[test]
+fn the_command_takes_instructions_only_with_a_summary_and_names_a_bad_file() {
+    let bin = env!("CARGO_BIN_EXE_jsonwire-benchreport");
+    let run = newest();
+    let out = scratch("cli-instructions");
+    let o = Command::new(bin)
+        .arg(&run.path)
+        .arg("--instructions")
+        .arg(callgrind_fixture())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("chart-trend-instructions.svg").is_file());
+
+    let o = Command::new(bin)
+        .arg("--history")
+        .arg(fixtures())
+        .arg("--instructions")
+        .arg(callgrind_fixture())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = Command::new(bin)
+        .arg(&run.path)
+        .arg("--instructions")
+        .arg(&run.path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not an instruction-count file"), "{err}");
+}
