@@ -90,7 +90,7 @@ impl Conn {
     /// first MiB of a response, reads are paced (see `pacing`): larger, and woken once a
     /// block is queued.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let pacing_error = |e| Error::io("setting the socket's receive low-water mark", e);
+        let pacing_error = |e| Error::io(pacing::LOWAT_CONTEXT, e);
         rows::reserve_read(
             &mut self.rbuf,
             self.pacer.read_size(self.tuning.read_buffer_size),
@@ -98,17 +98,22 @@ impl Conn {
         )?;
         self.buffer_high_water = self.buffer_high_water.max(self.rbuf.capacity());
         self.pacer.before_read(&self.socket).map_err(pacing_error)?;
+        let read_error = |e| Error::io("reading from the server", e);
         let n = loop {
             match tokio_util::io::poll_read_buf(
                 std::pin::Pin::new(&mut self.socket),
                 cx,
                 &mut self.rbuf,
             ) {
-                Poll::Ready(r) => break r.map_err(|e| Error::io("reading from the server", e))?,
+                Poll::Ready(r) => break r.map_err(read_error)?,
                 Poll::Pending => {
-                    // Read again once a paced wait timed out: the socket is then registered
-                    // with the lowered mark.
-                    ready!(self.pacer.poll_timeout(cx, &self.socket)).map_err(pacing_error)?;
+                    // A paced wait that timed out either read what was queued, or lowered the
+                    // mark: then read again, and the socket is registered with the lowered mark.
+                    let timed_out =
+                        ready!(self.pacer.poll_timeout(cx, &self.socket, &mut self.rbuf));
+                    if let Some(n) = timed_out? {
+                        break n;
+                    }
                 }
             }
         };
@@ -207,7 +212,7 @@ impl Conn {
     pub(crate) async fn flush(&mut self) -> Result<()> {
         if let Err(e) = self.pacer.request_sent(&self.socket) {
             self.wbuf.clear();
-            return Err(Error::io("setting the socket's receive low-water mark", e));
+            return Err(Error::io(pacing::LOWAT_CONTEXT, e));
         }
         let r = self.socket.write_all(&self.wbuf).await;
         self.wbuf.clear();

@@ -5,24 +5,27 @@
 //! gets each write as its own wake-up; the server pays for every one of them (a context switch
 //! on a busy core) and produces the 1M-row result a quarter slower than for a reader that waits
 //! for 256 KiB (BENCHMARKING.md, "How the reader waits changes the server's pace"). Linux lets a
-//! reader say how much it waits for: `SO_RCVLOWAT`. Raising it is safe only if it comes down
-//! again when the server stops short of it (the tail of a result, a slow query trickling rows):
-//! a timer of [`PACE_WAIT`] drops it back to 1, and Linux signals a reader whose queued bytes
-//! meet the lowered mark at once (`tcp_set_rcvlowat` calls `tcp_data_ready`).
+//! reader say how much it waits for: `SO_RCVLOWAT`. Raising it is safe only if the reader
+//! still takes what arrived when the server stops short of it (the tail of a result, a slow
+//! query trickling rows): after a wait of [`PACE_WAIT`] a plain TCP socket is read at once,
+//! whatever is queued, with its mark left in place (one `recv`); with nothing queued, or on a
+//! TLS socket (which must read through its session), the mark drops back to 1, and Linux
+//! signals a reader whose queued bytes meet the lowered mark at once (`tcp_set_rcvlowat` calls
+//! `tcp_data_ready`).
 //!
 //! The first [`PACE_AFTER`] bytes of every response are read eagerly, so the first row and
 //! small results never wait. Only TCP on Linux is paced: other systems do not promise the
 //! wake-up when the mark is lowered, and unix sockets ignore the mark for readiness.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
-
 use super::Socket;
+use crate::error::{Error, Result};
+
+/// What a failed `setsockopt(SO_RCVLOWAT)` was doing, for its error.
+pub(crate) const LOWAT_CONTEXT: &str = "setting the socket's receive low-water mark";
 
 /// Bytes of a response read as soon as they arrive before pacing starts.
 pub(crate) const PACE_AFTER: u64 = 1 << 20;
@@ -44,7 +47,8 @@ pub(crate) struct Pacer {
     response_bytes: u64,
     /// The wait for the mark timed out; the next read takes whatever is queued.
     tail: bool,
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: timer::PaceTimer,
+    /// The timer runs for the current wait.
     armed: bool,
 }
 
@@ -62,7 +66,7 @@ impl Pacer {
             lowat: 1,
             response_bytes: 0,
             tail: false,
-            timer: None,
+            timer: timer::PaceTimer::new(),
             armed: false,
         }
     }
@@ -104,28 +108,53 @@ impl Pacer {
     }
 
     /// The socket had nothing to read. Pending while a paced read may still wait for its mark
-    /// (or when it is not paced at all); Ready once the wait timed out and the mark is back at
-    /// 1: read again, and the reader is woken by whatever is queued.
+    /// (or when it is not paced at all). Once the wait timed out: `Some(n)` when the bytes
+    /// queued meanwhile were read into `buf` (`n`, 0 at the end of the stream), with the mark
+    /// left in place; `None` when nothing could be read that way and the mark is back at 1:
+    /// read again, and the reader is woken by whatever arrives.
     pub(crate) fn poll_timeout(
         &mut self,
         cx: &mut Context<'_>,
         socket: &Socket,
-    ) -> Poll<io::Result<()>> {
+        buf: &mut bytes::BytesMut,
+    ) -> Poll<Result<Option<usize>>> {
         if self.lowat <= 1 {
             return Poll::Pending;
         }
-        let deadline = Instant::now() + PACE_WAIT;
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if !self.armed {
-            timer.as_mut().reset(deadline);
+        let timer = if self.armed {
+            Ok(())
+        } else {
             self.armed = true;
-        }
-        ready!(timer.as_mut().poll(cx));
+            self.timer.arm(cx, PACE_WAIT)
+        };
+        let expired = match timer {
+            Ok(()) => ready!(self.timer.poll_expired(cx)),
+            Err(e) => Err(e),
+        };
         self.armed = false;
+        if let Err(e) = expired {
+            // Without a timer a raised mark could hold bytes back: read unpaced from now on.
+            tracing::debug!(error = %e, "read pacing timer failed; reading without pacing");
+            self.mark = 0;
+            return Poll::Ready(self.lower(socket));
+        }
+        match socket.read_queued(buf) {
+            Some(Ok(n)) => return Poll::Ready(Ok(Some(n))),
+            Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
+                return Poll::Ready(Err(Error::io("reading from the server", e)))
+            }
+            _ => {}
+        }
+        Poll::Ready(self.lower(socket))
+    }
+
+    /// Drops the mark back to 1 until the next read returns bytes: read again, and the reader
+    /// is woken by whatever arrives.
+    fn lower(&mut self, socket: &Socket) -> Result<Option<usize>> {
         self.tail = true;
-        Poll::Ready(self.set_lowat(socket, 1))
+        self.set_lowat(socket, 1)
+            .map(|()| None)
+            .map_err(|e| Error::io(LOWAT_CONTEXT, e))
     }
 
     fn set_lowat(&mut self, socket: &Socket, lowat: usize) -> io::Result<()> {
@@ -164,5 +193,102 @@ fn set_rcvlowat(fd: std::os::fd::BorrowedFd<'_>, lowat: usize) -> io::Result<()>
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// The timer of a paced wait: a timerfd registered with the runtime's I/O driver, so arming it
+/// is one `timerfd_settime` and its expiry arrives like a socket's readiness. A tokio `Sleep`
+/// costs more here: re-arming one that fired takes the time driver's lock (contended with the
+/// runtime thread that fires timers) and wakes that thread to shorten its wait, for every
+/// paced read whose mark was not met within [`PACE_WAIT`] (BENCHMARKING.md, "Paced reads").
+#[cfg(target_os = "linux")]
+mod timer {
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, RawFd};
+    use std::task::{ready, Context, Poll};
+    use std::time::Duration;
+
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+
+    struct Fd(TimerFd);
+
+    impl AsRawFd for Fd {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0.as_fd().as_raw_fd()
+        }
+    }
+
+    /// A one-shot timer, created on the connection's first paced wait.
+    pub(super) struct PaceTimer {
+        fd: Option<AsyncFd<Fd>>,
+    }
+
+    impl PaceTimer {
+        pub(super) fn new() -> PaceTimer {
+            PaceTimer { fd: None }
+        }
+
+        /// Starts a wait of `after`, replacing any earlier one.
+        #[allow(unsafe_code)]
+        pub(super) fn arm(&mut self, cx: &mut Context<'_>, after: Duration) -> io::Result<()> {
+            let fd = match &mut self.fd {
+                Some(fd) => fd,
+                None => {
+                    let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
+                    let timer = Fd(TimerFd::new(ClockId::CLOCK_MONOTONIC, flags)?);
+                    // SAFETY: the descriptor is owned by `timer` (an `OwnedFd` inside
+                    // `TimerFd`), which the `AsyncFd` owns from here on and never closes or
+                    // replaces while registered: it is closed only when the `AsyncFd` drops,
+                    // after deregistering it.
+                    let registered =
+                        unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE)? };
+                    self.fd.insert(registered)
+                }
+            };
+            // The expiry of an earlier wait may still be flagged: it is not this wait's.
+            if let Poll::Ready(Ok(mut stale)) = fd.poll_read_ready(cx) {
+                stale.clear_ready();
+            }
+            let expiration = Expiration::OneShot(TimeSpec::from_duration(after));
+            fd.get_ref().0.set(expiration, TimerSetTimeFlags::empty())?;
+            Ok(())
+        }
+
+        /// Ready once the wait armed last has passed.
+        pub(super) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let Some(fd) = &self.fd else {
+                return Poll::Ready(Err(io::Error::other("the pacing timer was never armed")));
+            };
+            let mut expired = ready!(fd.poll_read_ready(cx))?;
+            expired.clear_ready();
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+/// Reads are paced on Linux only; elsewhere there is never a paced wait to time.
+#[cfg(not(target_os = "linux"))]
+mod timer {
+    use std::io;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    pub(super) struct PaceTimer;
+
+    impl PaceTimer {
+        pub(super) fn new() -> PaceTimer {
+            PaceTimer
+        }
+
+        pub(super) fn arm(&mut self, _: &mut Context<'_>, _: Duration) -> io::Result<()> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+
+        pub(super) fn poll_expired(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+        }
     }
 }

@@ -44,6 +44,32 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// One non-blocking read from a plain TCP socket straight into the spare capacity of
+    /// `buf`, past tokio's readiness state: `None` for other sockets (TLS must read through
+    /// its session). A paced read whose wait timed out takes what is queued this way, at the
+    /// cost of one `recv`, instead of lowering the low-water mark and waiting for the kernel
+    /// to signal the socket (two `setsockopt`s and a round trip through the runtime's I/O
+    /// driver); the socket keeps its mark, and tokio's registration stays valid: the kernel
+    /// signals the next time the mark is met.
+    #[allow(unsafe_code)]
+    pub(crate) fn read_queued(&self, buf: &mut bytes::BytesMut) -> Option<io::Result<usize>> {
+        use bytes::BufMut;
+        let Socket::Tcp(s) = self else {
+            return None;
+        };
+        let spare = buf.spare_capacity_mut();
+        let r = socket2::SockRef::from(s).recv(spare);
+        if let Ok(n) = r {
+            // SAFETY: `recv` wrote the first `n` bytes of the spare capacity (socket2's
+            // contract: the kernel fills `buf[..n]`, and `n` is at most its length), so
+            // exactly those bytes are initialized and may become part of the buffer.
+            unsafe { buf.advance_mut(n) };
+        }
+        Some(r)
+    }
+}
+
 impl AsyncRead for Socket {
     fn poll_read(
         self: Pin<&mut Self>,
