@@ -1,5 +1,6 @@
 //! Connection strings: parsing never panics, and whatever parses prints (`Display`) as a
-//! string that parses back to the same `Config` (the password prints as `<redacted>`).
+//! string that parses back to the same `Config` (the password and `sslpassword` print as
+//! `<redacted>`).
 #![no_main]
 
 use jsonwire::Config;
@@ -17,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("{text:?} printed as {shown:?}, which does not parse: {e}"));
     if config.get_password().is_some() {
         config.password("<redacted>");
+    }
+    if config.get_ssl_password().is_some() {
+        config.ssl_password("<redacted>");
     }
     assert_eq!(again, config, "{text:?} printed as {shown:?}");
 });

@@ -245,6 +245,11 @@ impl Config {
         self.ssl.crl_dir.as_deref()
     }
 
+    /// The `sslpassword` setting, if set (`Display` prints it as `<redacted>`).
+    pub fn get_ssl_password(&self) -> Option<&str> {
+        self.ssl.password.as_deref()
+    }
+
     /// The `ssl_min_protocol_version` setting, if set (`Some(None)`: set to no bound).
     pub fn get_ssl_min_protocol_version(&self) -> Option<Option<TlsVersion>> {
         self.ssl.min_version

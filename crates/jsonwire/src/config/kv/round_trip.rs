@@ -185,3 +185,18 @@ fn the_password_never_prints_and_reads_back_redacted() {
     c.password("<redacted>");
     assert_eq!(parsed, c);
 }
+
+#[test]
+fn the_ssl_password_never_prints_and_reads_back_redacted() {
+    // Found by the config fuzz target: an empty sslpassword printed as `<redacted>`.
+    for secret in ["", "hunter2"] {
+        let mut c = Config::parse("host=h").unwrap();
+        c.ssl_password(secret);
+        let shown = c.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let parsed = Config::parse(&shown).unwrap();
+        assert_eq!(parsed.get_ssl_password(), Some("<redacted>"));
+        c.ssl_password("<redacted>");
+        assert_eq!(parsed, c);
+    }
+}
