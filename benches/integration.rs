@@ -33,6 +33,8 @@ mod harness;
 mod large;
 #[path = "integration/memory.rs"]
 mod memory;
+#[path = "integration/pool.rs"]
+mod pool;
 #[path = "integration/pushdown.rs"]
 mod pushdown;
 #[path = "integration/stability.rs"]
@@ -46,7 +48,7 @@ mod ttfr;
 #[global_allocator]
 static HEAP: PeakAlloc = PeakAlloc;
 
-const AREAS: [Area; 10] = [
+const AREAS: [Area; 11] = [
     Area {
         name: throughput::AREA,
         title: "1. Throughput",
@@ -113,6 +115,20 @@ const AREAS: [Area; 10] = [
         about: "A big stream dropped after 1,000 rows: time from the drop until a trivial query \
                 on the same connection completes. One row = one recovery.",
     },
+    Area {
+        name: pool::AREA,
+        title: "11. Pool",
+        about: "Streams of v_test_1k taken from a pool of 10 connections, jsonwire's Pool and \
+                tokio-postgres with deadpool-postgres: tasks × streams each, elapsed = the \
+                whole batch, latency per stream from asking the pool to the last row (the \
+                wait for a connection included), errors = failed streams. exhaustion: every \
+                connection of a pool of 4 checked out and 16 streams asked for with a 100 ms \
+                wait timeout; one row = one waiter, latency = the time to its pool-timeout \
+                error, errors = any other outcome (another error, a stream served, no answer \
+                within 2 s). http50: the HTTP example (examples/http_ndjson) serving a view \
+                from a pool of 10 to 50 downloads at once (HTTP/1.0 readers with 16 KiB \
+                buffers in this process); peak heap is the server's plus those buffers.",
+    },
 ];
 
 /// A group's entry point.
@@ -167,7 +183,7 @@ fn main() -> ExitCode {
         rec: Recorder::new(),
         quick,
     };
-    let groups: [(&str, Group); 10] = [
+    let groups: [(&str, Group); 11] = [
         (throughput::AREA, throughput::run),
         (ttfr::AREA, ttfr::run),
         (connect::AREA, connect::run),
@@ -178,6 +194,7 @@ fn main() -> ExitCode {
         (large::AREA, large::run),
         (concurrency::AREA, concurrency::run),
         (early_exit::AREA, early_exit::run),
+        (pool::AREA, pool::run),
     ];
     let mut c = Criterion::default().configure_from_args();
     for (area, run) in groups {

@@ -15,11 +15,11 @@ use crate::harness::{Ctx, Pace};
 /// The area of this group's rows.
 pub const AREA: &str = "concurrency";
 
-/// What one stream did in a batch.
-struct Stream {
-    latencies: Vec<Duration>,
-    errors: u64,
-    wrong: Option<String>,
+/// What one stream did in a batch (the pool group's tasks record the same).
+pub(crate) struct Stream {
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) errors: u64,
+    pub(crate) wrong: Option<String>,
 }
 
 pub fn run(c: &mut Criterion, ctx: &Ctx) {
@@ -97,7 +97,7 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
 }
 
 impl Stream {
-    fn new() -> Stream {
+    pub(crate) fn new() -> Stream {
         Stream {
             latencies: Vec::new(),
             errors: 0,
@@ -105,7 +105,9 @@ impl Stream {
         }
     }
 
-    fn record(
+    /// Records a query that started at `t`: its latency when it returned what `want` says,
+    /// an error when it failed, and a wrong result (which voids the run) otherwise.
+    pub(crate) fn record(
         &mut self,
         t: Instant,
         got: Result<clients::Received, clients::BenchError>,

@@ -51,6 +51,7 @@ struct Figures {
     read_size: Option<f64>,
     latency_ms: Option<[f64; 3]>,
     error_rate: Option<f64>,
+    errors: Option<u64>,
     bytes_after_drop: Option<u64>,
 }
 
@@ -94,6 +95,7 @@ fn figures(key: Key, samples: &[Sample]) -> Figures {
             .then(|| [50.0, 95.0, 99.0].map(|p| percentile(&latencies, p).unwrap_or(0.0))),
         error_rate: (!latencies.is_empty() || errors > 0)
             .then(|| errors as f64 / (latencies.len() as u64 + errors).max(1) as f64),
+        errors: (!latencies.is_empty() || errors > 0).then_some(errors),
         bytes_after_drop: med_u64(&|s| s.bytes_after_drop),
         key,
     }
@@ -303,8 +305,10 @@ pub fn build(
                     f.latency_ms.map_or("–".to_owned(), |[a, b, c]| format!(
                         "{a:.1} / {b:.1} / {c:.1}"
                     )),
-                    f.error_rate
-                        .map_or("–".to_owned(), |e| format!("{:.2}%", e * 100.0)),
+                    match (f.errors, f.error_rate) {
+                        (Some(n), Some(e)) => format!("{n} ({:.2}%)", e * 100.0),
+                        _ => "–".to_owned(),
+                    },
                 );
             }
             md.push('\n');
@@ -320,6 +324,7 @@ pub fn build(
                 "latency_p95_ms": f.latency_ms.map(|l| l[1]),
                 "latency_p99_ms": f.latency_ms.map(|l| l[2]),
                 "error_rate": f.error_rate,
+                "errors": f.errors,
                 "bytes_after_drop": f.bytes_after_drop,
             }));
             group.rows.push(row);

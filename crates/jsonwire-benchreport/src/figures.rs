@@ -527,8 +527,10 @@ fn read_buffer(run: &Run, colors: &Colors) -> Vec<Figure> {
     out
 }
 
-const LATENCY_ABOUT: &str = "Per-query latency while many streams run at once: for each client, \
-    three bars in its colour, p50 (dark), p95 and p99 (lighter).";
+const LATENCY_ABOUT: &str = "Per-query latency while many streams run at once (through a pool: \
+    from asking the pool to the last row; a pool's exhaustion case: the time until a waiter got \
+    the pool's timeout error): for each client, three bars in its colour, p50 (dark), p95 and \
+    p99 (lighter).";
 
 fn latency(run: &Run, colors: &Colors) -> Vec<Figure> {
     let groups: Vec<&GroupData> = run
@@ -547,7 +549,16 @@ fn latency(run: &Run, colors: &Colors) -> Vec<Figure> {
     groups
         .into_iter()
         .map(|g| {
-            let cases = g.cases();
+            // A group may hold cases without per-query latencies (the pool group's HTTP case).
+            let cases: Vec<&str> = g
+                .cases()
+                .into_iter()
+                .filter(|case| {
+                    g.rows
+                        .iter()
+                        .any(|r| r.case == *case && r.latency_p50_ms.is_some())
+                })
+                .collect();
             let mut series = Vec::new();
             for c in g.clients() {
                 for (name, opacity, get) in [
@@ -583,10 +594,7 @@ fn latency(run: &Run, colors: &Colors) -> Vec<Figure> {
                 chart::bars(&Bars {
                     title: format!("{}: per-query latency p50 / p95 / p99", g.name),
                     y_label: "ms per query".into(),
-                    categories: cases
-                        .iter()
-                        .map(|c| format!("{c} (streams × queries)"))
-                        .collect(),
+                    categories: cases.iter().map(|c| latency_category(c)).collect(),
                     series,
                     y_axis: Axis::Linear,
                     band: None,
@@ -596,6 +604,22 @@ fn latency(run: &Run, colors: &Colors) -> Vec<Figure> {
             )
         })
         .collect()
+}
+
+/// A latency case's label: `20x10 (streams × queries)` for a shape of streams at once and
+/// queries each, the case's name otherwise (`exhaustion`).
+fn latency_category(case: &str) -> String {
+    let shape = case.split_once('x').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && b.bytes().all(|c| c.is_ascii_digit())
+    });
+    if shape {
+        format!("{case} (streams × queries)")
+    } else {
+        case.to_owned()
+    }
 }
 
 const EXIT_ABOUT: &str = "A big stream dropped after its first rows: the time until the same \

@@ -281,7 +281,12 @@ fn table_row(h: &mut String, run: &Run, group: &str, r: &RowData, latency: bool)
                 (Some(a), Some(b), Some(c)) => format!("{a:.1} / {b:.1} / {c:.1} ms"),
                 _ => "–".to_owned(),
             },
-            opt(r.error_rate, |e| format!("{:.2}%", e * 100.0)),
+            // Runs before the error count was recorded have the rate only.
+            match (r.number("errors"), r.error_rate) {
+                (Some(n), Some(e)) => format!("{n} ({:.2}%)", e * 100.0),
+                (None, Some(e)) => format!("{:.2}%", e * 100.0),
+                _ => "–".to_owned(),
+            },
         );
     }
     h.push_str("</tr>\n");
