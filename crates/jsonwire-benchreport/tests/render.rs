@@ -77,6 +77,40 @@ fn every_run_gets_every_chart_the_issue_asks_for() {
 }
 
 #[test]
+fn the_pool_groups_latencies_are_drawn_without_its_http_case() {
+    let runs: Vec<Run> = runs()
+        .into_iter()
+        .filter(|r| r.group("pool").is_some())
+        .collect();
+    assert!(!runs.is_empty(), "a fixture has the pool group");
+    for run in runs {
+        let (charts, _) = figures_of(&run, &[], 30);
+        let svg = charts
+            .iter()
+            .find(|f| f.id == "latency-pool")
+            .and_then(|f| match &f.outcome {
+                Outcome::Drawn(svg) => Some(svg.clone()),
+                Outcome::Omitted(_) => None,
+            })
+            .unwrap_or_else(|| panic!("{}: latency-pool not drawn", run.path.display()));
+        let pool = run.group("pool").unwrap();
+        for case in pool.cases() {
+            let has_latency = pool
+                .rows
+                .iter()
+                .any(|r| r.case == case && r.latency_p50_ms.is_some());
+            assert_eq!(
+                svg.contains(&format!("\n{case}")),
+                has_latency,
+                "{}: case {case} on the chart: {}",
+                run.path.display(),
+                !has_latency
+            );
+        }
+    }
+}
+
+#[test]
 fn every_client_of_a_group_is_drawn_in_its_palette_colour() {
     let run = newest();
     let (charts, _) = figures_of(&run, &[], 30);
@@ -89,16 +123,21 @@ fn every_client_of_a_group_is_drawn_in_its_palette_colour() {
             Outcome::Omitted(_) => None,
         })
         .unwrap();
-    // One filled bar per client and case, plus one legend swatch per client.
+    // One filled bar per row with a CPU figure (a throw-away cluster's run has TLS cases with
+    // two clients only), plus one legend swatch per client.
     let clients = throughput.clients().len();
-    let cases = throughput.cases().len();
+    let rows = throughput
+        .rows
+        .iter()
+        .filter(|r| r.cpu_ms.is_some())
+        .count();
     let bars: usize = PALETTE
         .iter()
         .map(|c| svg.matches(&format!("fill=\"{c}\"")).count())
         .sum();
     assert!(
-        bars >= clients * cases + clients,
-        "{bars} palette-filled rects for {clients} clients × {cases} cases"
+        bars >= rows + clients,
+        "{bars} palette-filled rects for {rows} rows and {clients} clients"
     );
     for client in throughput.clients() {
         assert!(
@@ -163,10 +202,16 @@ fn missing_groups_leave_their_charts_out_with_a_note() {
     run.groups.retain(|g| {
         !matches!(
             g.name.as_str(),
-            "early_exit" | "concurrency" | "ttfr" | "chunk"
+            "early_exit" | "concurrency" | "pool" | "ttfr" | "chunk"
         )
     });
+    // No reference reader: neither the run's nor a per-case one (`limit_client`).
     run.run.reference = Some("no_such_reader".into());
+    for g in &mut run.groups {
+        for r in &mut g.rows {
+            r.extra.remove("limit_client");
+        }
+    }
     let out = scratch("missing");
     let written = write_report(&run, &[], 30, &out).unwrap();
     let omitted: Vec<&str> = written.omitted.iter().map(|(t, _)| t.as_str()).collect();
