@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use criterion::Criterion;
 use jsonwire_benches::measure::Recorder;
+use jsonwire_benches::peers::fraiseql::{self, FraiseqlPeer};
 use jsonwire_benches::report::{self, Area};
 use jsonwire_benches::server::{report_dir, BenchServer};
 use peak_alloc::PeakAlloc;
@@ -157,6 +158,18 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The fraiseql-wire peer is a binary of its own build: find it before anything starts.
+    let fraiseql = if cfg!(feature = "peer-fraiseql") {
+        match FraiseqlPeer::locate(workspace) {
+            Ok(peer) => Some(peer),
+            Err(e) => {
+                eprintln!("integration benchmarks cannot run: feature peer-fraiseql: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let server = match BenchServer::start(
         &workspace.join("setup.sql"),
         &workspace.join("benches/postgres.conf"),
@@ -177,11 +190,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // ... and see that it works against this server, before the groups spend their time.
+    let peer_build = match fraiseql
+        .as_ref()
+        .map(|p| (p, p.run(server.url(), "v_test_1k", 1)))
+    {
+        Some((peer, Ok(run))) => Some(format!(
+            "{} rows: another build, {} ({})",
+            fraiseql::CLIENT,
+            peer.binary().display(),
+            run.build
+        )),
+        Some((_, Err(e))) => {
+            eprintln!(
+                "integration benchmarks cannot run: feature peer-fraiseql: the fraiseql-wire \
+                 peer fails against this server: {e}"
+            );
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
     let ctx = harness::Ctx {
         rt,
         server,
         rec: Recorder::new(),
         quick,
+        fraiseql,
     };
     let groups: [(&str, Group); 11] = [
         (throughput::AREA, throughput::run),
@@ -207,8 +241,18 @@ fn main() -> ExitCode {
     }
     c.final_summary();
 
+    // The features this binary was built with, peers included.
+    let features: Vec<&str> = [
+        (true, "bench-with-postgres"),
+        (cfg!(feature = "peer-sqlx"), "peer-sqlx"),
+        (cfg!(feature = "peer-fraiseql"), "peer-fraiseql"),
+    ]
+    .into_iter()
+    .filter_map(|(on, f)| on.then_some(f))
+    .collect();
     let command = format!(
-        "cargo bench --features bench-with-postgres --bench integration -- {}",
+        "cargo bench --features {} --bench integration -- {}",
+        features.join(","),
         args.iter()
             .skip(1)
             .filter(|a| *a != "--bench")
@@ -240,6 +284,7 @@ fn main() -> ExitCode {
             )
         },
     ];
+    setup.extend(peer_build);
     if let Some(only) = &only {
         setup.push(format!(
             "groups: {} only (JSONWIRE_BENCH_GROUPS)",

@@ -7,7 +7,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use jsonwire_benches::clients::{self, BenchError, Mode, Received, TokioClient};
 use jsonwire_benches::dataset::{Expected, Workload};
-use jsonwire_benches::measure::{heap_now, metered, Key, Recorder, Sample};
+use jsonwire_benches::measure::{heap_now, median, metered, ms, Key, Recorder, Sample};
+use jsonwire_benches::peers::fraiseql::{self, FraiseqlPeer};
 use jsonwire_benches::raw_socket::{Pacing, RawResult, RawSocket};
 use jsonwire_benches::report::{RAW_SOCKET, RAW_SOCKET_EAGER};
 use jsonwire_benches::server::BenchServer;
@@ -20,6 +21,8 @@ pub struct Ctx {
     pub rec: Recorder,
     /// Small sizes and few samples (`JSONWIRE_BENCH_QUICK=1` or criterion's `--quick`).
     pub quick: bool,
+    /// The fraiseql-wire peer's binary (feature `peer-fraiseql`), checked against the server.
+    pub fraiseql: Option<FraiseqlPeer>,
 }
 
 /// How long one iteration of a group takes, which decides its criterion settings.
@@ -374,4 +377,44 @@ pub fn whole_result(
         #[cfg(not(feature = "peer-sqlx"))]
         Client::Sqlx(_) => unreachable!("sqlx rows need the peer-sqlx feature"),
     }
+}
+
+/// The fraiseql-wire peer (feature `peer-fraiseql`) streaming `view` as row
+/// `area/case/fraiseql_value`, when the run has it: its binary is a build of its own, run as a
+/// subprocess against the same server between this group's other clients' benchmarks. Its
+/// first run is the warm-up (left out like criterion's first call), then 10 measured runs
+/// (5 on a million rows, 3 in quick mode), each on a fresh connection made outside the
+/// measured window; criterion does not time it (it measures itself, see
+/// `benches/peers/fraiseql`).
+pub fn fraiseql_rows(ctx: &Ctx, area: &str, case: &str, view: &'static str) {
+    let Some(peer) = &ctx.fraiseql else {
+        return;
+    };
+    let key = Key::new(area, case, fraiseql::CLIENT);
+    let want = ctx.expected(&Workload::view(view));
+    let measured = match (ctx.quick, want.rows) {
+        (true, _) => 3,
+        (false, rows) if rows >= 1_000_000 => 5,
+        (false, _) => 10,
+    };
+    let run = peer
+        .run(ctx.server.url(), view, 1 + measured)
+        .unwrap_or_else(|e| panic!("{}: the fraiseql-wire peer failed: {e}", key.id()));
+    let mut samples = run.samples;
+    for s in &mut samples {
+        ctx.check(&key, want, s.rows, None);
+        s.bytes = want.bytes;
+    }
+    let warm_up = samples.remove(0);
+    eprintln!(
+        "{}: {} runs by {} ({}), elapsed median {:.2} ms",
+        key.id(),
+        samples.len(),
+        peer.binary().display(),
+        run.build,
+        median(&samples.iter().map(|s| ms(s.elapsed)).collect::<Vec<_>>()).unwrap_or(0.0)
+    );
+    ctx.rec.add_call(&key, vec![warm_up]);
+    ctx.rec.add_call(&key, samples);
+    ctx.rec.built_by(&key, run.build);
 }

@@ -4,7 +4,7 @@
 use criterion::Criterion;
 use jsonwire_benches::dataset::Workload;
 
-use crate::harness::{whole_result, Client, Ctx, Pace};
+use crate::harness::{fraiseql_rows, whole_result, Client, Ctx, Pace};
 
 /// The area of this group's rows.
 pub const AREA: &str = "large";
@@ -34,6 +34,8 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
             );
         }
         g.finish();
+        fraiseql_rows(ctx, AREA, case, view);
     }
     crate::throughput::copy_note(ctx, AREA, sizes.iter().map(|s| s.0));
+    crate::throughput::fraiseql_note(ctx, AREA);
 }

@@ -7,11 +7,14 @@
 use criterion::Criterion;
 use jsonwire_benches::dataset::Workload;
 use jsonwire_benches::measure::Key;
+use jsonwire_benches::peers::fraiseql;
 use jsonwire_benches::report::RAW_SOCKET;
 
 use jsonwire_benches::clients::{self, Mode, TokioClient};
 
-use crate::harness::{bench, metered_sample, sample_from, whole_result, Client, Ctx, Pace};
+use crate::harness::{
+    bench, fraiseql_rows, metered_sample, sample_from, whole_result, Client, Ctx, Pace,
+};
 
 /// The area of this group's rows.
 pub const AREA: &str = "throughput";
@@ -45,8 +48,10 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
             );
         }
         g.finish();
+        fraiseql_rows(ctx, AREA, case, view);
     }
     copy_note(ctx, AREA, sizes.iter().map(|s| s.0));
+    fraiseql_note(ctx, AREA);
     let (case, view, pace) = sizes[sizes.len() - 1];
     tls(c, ctx, &format!("{case}_tls"), view, pace);
 }
@@ -129,4 +134,38 @@ pub fn copy_note<'a>(ctx: &Ctx, area: &str, cases: impl Iterator<Item = &'a str>
             ),
         );
     }
+}
+
+/// Which build the fraiseql-wire rows of `area` came from, when the run measured them.
+pub fn fraiseql_note(ctx: &Ctx, area: &str) {
+    let Some(peer) = &ctx.fraiseql else {
+        return;
+    };
+    let build = ctx
+        .rec
+        .measured()
+        .into_iter()
+        .find(|(k, _)| k.area == area && k.client == fraiseql::CLIENT)
+        .and_then(|(k, _)| ctx.rec.build_of(&k));
+    let Some(build) = build else {
+        return;
+    };
+    let ours = if fraiseql::preserve_order() {
+        "on: insertion-ordered maps"
+    } else {
+        "off: sorted maps"
+    };
+    ctx.rec.note(
+        area,
+        format!(
+            "{}: measured by another build, {} ({build}; summary.json: the row's `build`), run \
+             as a subprocess against the same server between this group's benchmarks: one \
+             connection per run (made outside the measured window), rows parsed into \
+             serde_json::Value, the first run left out as warm-up; CPU and peak heap are that \
+             process's own. Every other row comes from this benchmark's build (serde_json \
+             preserve_order {ours}).",
+            fraiseql::CLIENT,
+            peer.binary().display(),
+        ),
+    );
 }

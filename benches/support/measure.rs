@@ -145,6 +145,7 @@ pub struct Recorder {
 struct Inner {
     rows: Vec<(Key, Vec<Vec<Sample>>)>,
     notes: Vec<(String, String)>,
+    builds: Vec<(Key, String)>,
 }
 
 impl Recorder {
@@ -211,6 +212,27 @@ impl Recorder {
         self.figure(key, |s| {
             median(&s.iter().filter_map(&get).collect::<Vec<_>>())
         })
+    }
+
+    /// Records that the row `key` was measured by another build than this benchmark's (a peer
+    /// with a build of its own), described by `build`; summary.json gives it as the row's
+    /// `build`.
+    pub fn built_by(&self, key: &Key, build: impl Into<String>) {
+        let build = build.into();
+        let mut inner = self.lock();
+        match inner.builds.iter_mut().find(|(k, _)| k == key) {
+            Some((_, b)) => *b = build,
+            None => inner.builds.push((key.clone(), build)),
+        }
+    }
+
+    /// The other build that measured `key`; `None` for this benchmark's own rows.
+    pub fn build_of(&self, key: &Key) -> Option<String> {
+        self.lock()
+            .builds
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, b)| b.clone())
     }
 
     /// The notes, in the order they were made.

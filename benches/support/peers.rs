@@ -5,9 +5,16 @@
 //!   as `Json<Box<RawValue>>` (its cheapest raw form: the JSON text is copied into a box, not
 //!   parsed) and as `serde_json::Value`. sqlx prepares the statement on first use and keeps it
 //!   in its per-connection cache, so later iterations take one round trip, as jsonwire does.
+//! - fraiseql-wire 2.19.0 (feature `peer-fraiseql`): a build of its own,
+//!   `benches/peers/fraiseql`, run as a subprocess ([`fraiseql`]), because fraiseql-wire turns
+//!   on serde_json's `preserve_order`, which in this build would change `serde_json::Value` for
+//!   every other client.
 
 #[cfg(feature = "peer-sqlx")]
 pub use sqlx_peer::*;
+
+// No dependency of its own: it starts the peer's binary. Run only with `peer-fraiseql`.
+pub mod fraiseql;
 
 #[cfg(feature = "peer-sqlx")]
 mod sqlx_peer {

@@ -326,6 +326,7 @@ pub fn build(
                 "error_rate": f.error_rate,
                 "errors": f.errors,
                 "bytes_after_drop": f.bytes_after_drop,
+                "build": recorder.build_of(&f.key),
             }));
             group.rows.push(row);
         }
