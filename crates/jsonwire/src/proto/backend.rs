@@ -170,28 +170,10 @@ impl DataRow {
     /// A protocol error when the row does not have exactly one column or its length
     /// disagrees with the message length.
     pub fn into_single_value(mut self) -> Result<Option<Bytes>> {
-        if self.body.len() < 6 {
-            return Err(Error::protocol(
-                "DataRow shorter than its column count and length",
-            ));
-        }
-        let count = self.body.get_u16();
-        if count != 1 {
-            return Err(Error::protocol(format!(
-                "DataRow has {count} columns, expected 1"
-            )));
-        }
-        let len = self.body.get_i32();
-        if len == -1 && self.body.is_empty() {
-            return Ok(None);
-        }
-        if len < 0 || len as usize != self.body.len() {
-            return Err(Error::protocol(format!(
-                "DataRow value length {len} disagrees with the {} bytes that follow",
-                self.body.len()
-            )));
-        }
-        Ok(Some(self.body))
+        Ok(single_value_at(&self.body)?.map(|at| {
+            self.body.advance(at);
+            self.body
+        }))
     }
 
     /// Every value of the row, in column order; `None` for SQL NULL.
@@ -233,6 +215,7 @@ impl DataRow {
 ///
 /// # Errors
 /// A protocol error when the length field is below 4 or the message would exceed `max_len`.
+#[inline]
 pub fn frame_len(buf: &[u8], max_len: usize) -> Result<Option<usize>> {
     if buf.len() < HEADER_LEN {
         return Ok(None);
@@ -251,6 +234,39 @@ pub fn frame_len(buf: &[u8], max_len: usize) -> Result<Option<usize>> {
         )));
     }
     Ok(Some(len + 1))
+}
+
+/// Where the value of a one-column DataRow `body` (the bytes after the header) starts, or
+/// `None` for SQL NULL: the rule of [`DataRow::into_single_value`], on a slice, so the row path
+/// can check a row before it splits it off the read buffer.
+///
+/// # Errors
+/// A protocol error when the row does not have exactly one column or its length disagrees
+/// with the message length.
+#[inline]
+pub(crate) fn single_value_at(body: &[u8]) -> Result<Option<usize>> {
+    let Some((head, value)) = body.split_first_chunk::<6>() else {
+        return Err(Error::protocol(
+            "DataRow shorter than its column count and length",
+        ));
+    };
+    let count = u16::from_be_bytes([head[0], head[1]]);
+    if count != 1 {
+        return Err(Error::protocol(format!(
+            "DataRow has {count} columns, expected 1"
+        )));
+    }
+    let len = i32::from_be_bytes([head[2], head[3], head[4], head[5]]);
+    if len == -1 && value.is_empty() {
+        return Ok(None);
+    }
+    if len < 0 || len as usize != value.len() {
+        return Err(Error::protocol(format!(
+            "DataRow value length {len} disagrees with the {} bytes that follow",
+            value.len()
+        )));
+    }
+    Ok(Some(head.len()))
 }
 
 fn printable(tag: u8) -> char {

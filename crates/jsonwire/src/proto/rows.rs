@@ -7,7 +7,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::backend::{self, tag, Column, DataRow, Message, HEADER_LEN};
+use super::backend::{self, tag, Column, Message, HEADER_LEN};
 use super::{JSONB_OID, JSONB_VERSION, JSON_OID};
 use crate::error::{DbError, Error, ErrorKind, Result};
 
@@ -108,9 +108,17 @@ impl RowDecoder {
                 if buf.len() < total {
                     return Ok(RowEvent::NeedMore);
                 }
-                let mut body = buf.split_to(total).freeze();
-                body.advance(HEADER_LEN);
-                return self.value(DataRow::new(body)).map(RowEvent::Row);
+                // Checked in place, then split off and trimmed once: the row costs one
+                // reference to the buffer and no other step over its bytes.
+                let body = &buf[HEADER_LEN..total];
+                let Some(at) = backend::single_value_at(body)? else {
+                    buf.advance(total);
+                    return Ok(RowEvent::Row(Bytes::from_static(b"null")));
+                };
+                let at = HEADER_LEN + at + self.version_len(&body[at..])?;
+                let mut row = buf.split_to(total).freeze();
+                row.advance(at);
+                return Ok(RowEvent::Row(row));
             }
             let Some(msg) = Message::parse(buf, self.max_message_size)? else {
                 return Ok(RowEvent::NeedMore);
@@ -147,24 +155,19 @@ impl RowDecoder {
         }
     }
 
+    /// The bytes before a value's JSON text: jsonb's version byte in binary results, else none.
     #[inline]
-    fn value(&self, row: DataRow) -> Result<Bytes> {
-        Ok(match row.into_single_value()? {
-            None => Bytes::from_static(b"null"),
-            Some(mut v) if self.jsonb_binary => {
-                match v.first() {
-                    Some(&JSONB_VERSION) => v.advance(1),
-                    Some(&other) => {
-                        return Err(Error::protocol(format!(
-                            "unsupported jsonb binary format version {other}"
-                        )))
-                    }
-                    None => return Err(Error::protocol("empty jsonb binary value")),
-                }
-                v
-            }
-            Some(v) => v,
-        })
+    fn version_len(&self, value: &[u8]) -> Result<usize> {
+        if !self.jsonb_binary {
+            return Ok(0);
+        }
+        match value.first() {
+            Some(&JSONB_VERSION) => Ok(1),
+            Some(&other) => Err(Error::protocol(format!(
+                "unsupported jsonb binary format version {other}"
+            ))),
+            None => Err(Error::protocol("empty jsonb binary value")),
+        }
     }
 }
 
