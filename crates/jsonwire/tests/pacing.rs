@@ -83,7 +83,8 @@ async fn a_slow_servers_rows_arrive_at_once_after_pacing_started() {
     let mut client = connect(true).await;
     let delays = slow_row_delays(&mut client, 5, 200).await;
     assert_eq!(delays.len(), 5);
-    // Each row is sent the moment it exists; a paced read gives up waiting after 1 ms. A row
+    // Each row is sent the moment it exists; a paced read gives up waiting after 1 ms (4 ms at
+    // most, while the server streams steadily; a wait that finds one small row is 1 ms). A row
     // held for the low-water mark would wait for the end of the result (the mark is never
     // reached); 100 ms leaves room for a busy machine and is half the gap between rows.
     for (n, delay) in delays.iter().enumerate() {

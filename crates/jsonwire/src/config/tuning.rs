@@ -112,10 +112,10 @@ impl Config {
 
     /// Pace reads of large results (default `true`; key `read_pacing`; TCP on Linux only): past the first MiB of
     /// a response, the reader is woken once half the read buffer is queued in the socket (or
-    /// after 1 ms, so the end of a result or a slow query's rows are never held back) instead
-    /// of for every few KiB the server writes. The server spends less on waking the reader
-    /// and produces a large result up to a quarter sooner; the first rows and small results
-    /// are read as before. See BENCHMARKING.md, "How the reader waits changes the server's
+    /// after 1 ms, up to 4 ms while the server streams steadily, so the end of a result or a
+    /// slow query's rows are never held back longer) instead of for every few KiB the server
+    /// writes. The server spends less on waking the reader and produces a large result up to
+    /// a quarter sooner; the first rows and small results are read as before. See BENCHMARKING.md, "How the reader waits changes the server's
     /// pace".
     pub fn read_pacing(&mut self, paced: bool) -> &mut Config {
         self.tuning.read_pacing = paced;

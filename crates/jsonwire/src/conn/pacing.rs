@@ -13,6 +13,13 @@
 //! signals a reader whose queued bytes meet the lowered mark at once (`tcp_set_rcvlowat` calls
 //! `tcp_data_ready`).
 //!
+//! The wait adapts to the server's pace: a wait that timed out with a block queued (an eighth
+//! of the mark or more: the server streams, only slower than a mark per wait) makes the next
+//! one about as long as the server takes to queue the mark, up to [`PACE_WAIT_MAX`], so a
+//! steady stream wakes the reader once per mark rather than once per millisecond; a wait
+//! that found less, or nothing, puts it back to [`PACE_WAIT`], so a slow query's rows are not
+//! held longer.
+//!
 //! The first [`PACE_AFTER`] bytes of every response are read eagerly, so the first row and
 //! small results never wait. Only TCP on Linux is paced: other systems do not promise the
 //! wake-up when the mark is lowered, and unix sockets ignore the mark for readiness.
@@ -30,8 +37,13 @@ pub(crate) const LOWAT_CONTEXT: &str = "setting the socket's receive low-water m
 /// Bytes of a response read as soon as they arrive before pacing starts.
 pub(crate) const PACE_AFTER: u64 = 1 << 20;
 
-/// How long a paced read waits for its mark before it takes whatever is queued.
+/// How long a paced read waits for its mark before it takes whatever is queued, at the start
+/// of a response and after a wait that found less than a block.
 pub(crate) const PACE_WAIT: Duration = Duration::from_millis(1);
+
+/// The longest a paced read waits for its mark: what the end of a steadily streamed result
+/// can be held back at most.
+pub(crate) const PACE_WAIT_MAX: Duration = Duration::from_millis(4);
 
 /// The most a read asks for before pacing starts: an eager read finds a few KiB on loopback,
 /// so a larger buffer would only hold memory on idle connections and small results.
@@ -50,6 +62,8 @@ pub(crate) struct Pacer {
     timer: timer::PaceTimer,
     /// The timer runs for the current wait.
     armed: bool,
+    /// How long the next paced read waits for its mark.
+    wait: Duration,
 }
 
 impl Pacer {
@@ -68,6 +82,7 @@ impl Pacer {
             tail: false,
             timer: timer::PaceTimer::new(),
             armed: false,
+            wait: PACE_WAIT,
         }
     }
 
@@ -87,6 +102,7 @@ impl Pacer {
         self.response_bytes = 0;
         self.tail = false;
         self.armed = false;
+        self.wait = PACE_WAIT;
         self.set_lowat(socket, 1)
     }
 
@@ -125,7 +141,7 @@ impl Pacer {
             Ok(())
         } else {
             self.armed = true;
-            self.timer.arm(cx, PACE_WAIT)
+            self.timer.arm(cx, self.wait)
         };
         let expired = match timer {
             Ok(()) => ready!(self.timer.poll_expired(cx)),
@@ -139,7 +155,10 @@ impl Pacer {
             return Poll::Ready(self.lower(socket));
         }
         match socket.read_queued(buf) {
-            Some(Ok(n)) => return Poll::Ready(Ok(Some(n))),
+            Some(Ok(n)) => {
+                self.wait = next_wait(self.wait, n, self.mark);
+                return Poll::Ready(Ok(Some(n)));
+            }
             Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
                 return Poll::Ready(Err(Error::io("reading from the server", e)))
             }
@@ -152,6 +171,7 @@ impl Pacer {
     /// is woken by whatever arrives.
     fn lower(&mut self, socket: &Socket) -> Result<Option<usize>> {
         self.tail = true;
+        self.wait = PACE_WAIT;
         self.set_lowat(socket, 1)
             .map(|()| None)
             .map_err(|e| Error::io(LOWAT_CONTEXT, e))
@@ -167,6 +187,17 @@ impl Pacer {
         self.lowat = lowat;
         Ok(())
     }
+}
+
+/// The wait after one of `wait` that timed out with `found` bytes queued, for a mark of
+/// `mark` bytes: as long as the server took to queue the mark at the pace it just showed, within
+/// [`PACE_WAIT`] and [`PACE_WAIT_MAX`]; [`PACE_WAIT`] when it queued less than an eighth of it.
+fn next_wait(wait: Duration, found: usize, mark: usize) -> Duration {
+    if found == 0 || found < mark / 8 {
+        return PACE_WAIT;
+    }
+    let scaled = wait.as_nanos() * mark as u128 / found as u128;
+    Duration::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX)).clamp(PACE_WAIT, PACE_WAIT_MAX)
 }
 
 /// Sets `SO_RCVLOWAT` on a socket: readiness is signalled only once `lowat` bytes are queued
@@ -200,7 +231,7 @@ fn set_rcvlowat(fd: std::os::fd::BorrowedFd<'_>, lowat: usize) -> io::Result<()>
 /// is one `timerfd_settime` and its expiry arrives like a socket's readiness. A tokio `Sleep`
 /// costs more here: re-arming one that fired takes the time driver's lock (contended with the
 /// runtime thread that fires timers) and wakes that thread to shorten its wait, for every
-/// paced read whose mark was not met within [`PACE_WAIT`] (BENCHMARKING.md, "Paced reads").
+/// paced read whose mark was not met within its wait (BENCHMARKING.md, "Paced reads").
 #[cfg(target_os = "linux")]
 mod timer {
     use std::io;
@@ -290,5 +321,42 @@ mod timer {
         pub(super) fn poll_expired(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARK: usize = 256 * 1024;
+
+    #[test]
+    fn a_wait_that_found_a_block_grows_toward_the_time_the_mark_takes() {
+        // A quarter of the mark in 1 ms: the mark takes 4 ms.
+        assert_eq!(
+            next_wait(PACE_WAIT, MARK / 4, MARK),
+            Duration::from_millis(4)
+        );
+        // Half of it in 1 ms, then in 2 ms: the server's pace did not change.
+        let wait = next_wait(PACE_WAIT, MARK / 2, MARK);
+        assert_eq!(wait, Duration::from_millis(2));
+        assert_eq!(next_wait(wait, MARK / 2, MARK), Duration::from_millis(4));
+    }
+
+    #[test]
+    fn the_wait_stays_within_its_bounds() {
+        assert_eq!(next_wait(PACE_WAIT, MARK / 8, MARK), PACE_WAIT_MAX);
+        // More than the mark queued: the server is faster than the wait assumed.
+        assert_eq!(next_wait(PACE_WAIT_MAX, MARK * 2, MARK), PACE_WAIT * 2);
+        assert_eq!(next_wait(PACE_WAIT * 2, MARK * 4, MARK), PACE_WAIT);
+        assert_eq!(next_wait(PACE_WAIT, usize::MAX, 2), PACE_WAIT);
+    }
+
+    #[test]
+    fn a_wait_that_found_little_or_nothing_goes_back_to_the_shortest() {
+        assert_eq!(next_wait(PACE_WAIT_MAX, 0, MARK), PACE_WAIT);
+        assert_eq!(next_wait(PACE_WAIT_MAX, MARK / 8 - 1, MARK), PACE_WAIT);
+        // One small row after a long wait: a slow query, not a stream.
+        assert_eq!(next_wait(Duration::from_millis(3), 600, MARK), PACE_WAIT);
     }
 }
