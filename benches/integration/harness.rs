@@ -26,7 +26,7 @@ pub struct Ctx {
 }
 
 /// How long one iteration of a group takes, which decides its criterion settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
     /// Milliseconds: criterion's defaults, shortened.
     Fast,

@@ -1,14 +1,16 @@
-//! Group 1, throughput: every client and mode on the same views, 1K to 1M rows; and the
+//! Group 1, throughput: every client and mode on the same views, 1K to 1M rows; jsonwire and
+//! tokio-postgres raw again with the query in a spawned task (`_spawned`, 100K and 1M); and the
 //! largest view over TLS 1.3 (`1m_tls`, `100k_tls` in quick mode): jsonwire against
 //! tokio-postgres with tokio-postgres-rustls (both rustls, ring), raw text, so the TLS
 //! overhead is the ratio to the plaintext rows of the same view. Skipped for a
 //! `JSONWIRE_BENCH_URL` server, whose certificates the suite does not know.
 
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use jsonwire_benches::dataset::Workload;
-use jsonwire_benches::measure::Key;
+use jsonwire_benches::measure::{Key, Sample};
 use jsonwire_benches::peers::fraiseql;
-use jsonwire_benches::report::RAW_SOCKET;
+use jsonwire_benches::report::{RAW_SOCKET, SPAWNED};
 
 use jsonwire_benches::clients::{self, Mode, TokioClient};
 
@@ -47,13 +49,116 @@ pub fn run(c: &mut Criterion, ctx: &Ctx) {
                 None,
             );
         }
+        if pace == Pace::Slow {
+            spawned(&mut g, ctx, case, Workload::view(view));
+        }
         g.finish();
         fraiseql_rows(ctx, AREA, case, view);
     }
     copy_note(ctx, AREA, sizes.iter().map(|s| s.0));
+    cpu_note(ctx, sizes.iter().filter(|s| s.2 == Pace::Slow).map(|s| s.0));
     fraiseql_note(ctx, AREA);
     let (case, view, pace) = sizes[sizes.len() - 1];
     tls(c, ctx, &format!("{case}_tls"), view, pace);
+}
+
+/// jsonwire and tokio-postgres, raw, each with the whole query in a task spawned on the
+/// multi-thread runtime (a server's request handler, a `tokio::spawn`ed worker), where every
+/// other row polls its stream from `block_on` (as `#[tokio::main]` does). A stream polled by a
+/// runtime worker is woken through the scheduler, and its wake-ups cost differently: both ways
+/// are measured, with the same getrusage window (the spawn and the join included).
+fn spawned(g: &mut BenchmarkGroup<'_, WallTime>, ctx: &Ctx, case: &str, w: Workload) {
+    let want = ctx.expected(&w);
+    let throughput = criterion::Throughput::Elements(want.rows);
+    let base = ctx.heap_base();
+
+    let key = Key::new(AREA, case, &spawned_name(Client::Jsonwire(Mode::Raw)));
+    let mut conn = Some(ctx.jsonwire(&ctx.jsonwire_config()));
+    bench(g, ctx, key.clone(), case, throughput.clone(), || {
+        metered_sample(base, || {
+            let mut client = conn
+                .take()
+                .expect("the connection is back after each query");
+            let task = ctx.rt.spawn(async move {
+                let got = clients::jsonwire(&mut client, &w, Mode::Raw, false).await;
+                (client, got)
+            });
+            let (client, got) = join(ctx, &key, task);
+            conn = Some(client);
+            sample_from(ctx, &key, want, got)
+        })
+    });
+    if let Some(conn) = conn {
+        ctx.rt.block_on(conn.close());
+    }
+
+    let key = Key::new(AREA, case, &spawned_name(Client::TokioPostgres(Mode::Raw)));
+    let mut conn = Some(ctx.tokio_postgres());
+    bench(g, ctx, key.clone(), case, throughput, || {
+        metered_sample(base, || {
+            let client = conn
+                .take()
+                .expect("the connection is back after each query");
+            let task = ctx.rt.spawn(async move {
+                let got = clients::tokio_postgres(&client.client, &w, Mode::Raw, false, None).await;
+                (client, got)
+            });
+            let (client, got) = join(ctx, &key, task);
+            conn = Some(client);
+            sample_from(ctx, &key, want, got)
+        })
+    });
+    if let Some(conn) = conn {
+        ctx.rt.block_on(conn.close());
+    }
+}
+
+fn spawned_name(client: Client) -> String {
+    format!("{}{SPAWNED}", client.name())
+}
+
+fn join<T>(ctx: &Ctx, key: &Key, task: tokio::task::JoinHandle<T>) -> T {
+    ctx.rt
+        .block_on(task)
+        .unwrap_or_else(|e| panic!("{}: the spawned query failed: {e}", key.id()))
+}
+
+/// Client CPU of jsonwire raw against tokio-postgres raw on each case, with the stream polled
+/// from `block_on` and in a spawned task, and the context switches per query behind it.
+fn cpu_note<'a>(ctx: &Ctx, cases: impl Iterator<Item = &'a str>) {
+    let median = |case: &str, client: &str, get: fn(&Sample) -> Option<f64>| {
+        ctx.rec.median_of(&Key::new(AREA, case, client), get)
+    };
+    let cpu: fn(&Sample) -> Option<f64> = |s| Some(s.cpu.as_secs_f64() * 1e3);
+    let switches: fn(&Sample) -> Option<f64> = |s| s.context_switches.map(|n| n as f64);
+    let mut lines = Vec::new();
+    for case in cases {
+        for (how, suffix) in [("block_on", ""), ("spawned", SPAWNED)] {
+            let jw = format!("{}{suffix}", Client::Jsonwire(Mode::Raw).name());
+            let tp = format!("{}{suffix}", Client::TokioPostgres(Mode::Raw).name());
+            let (Some(a), Some(b)) = (median(case, &jw, cpu), median(case, &tp, cpu)) else {
+                continue;
+            };
+            let sw =
+                |c: &str| median(case, c, switches).map_or("–".to_owned(), |n| format!("{n:.0}"));
+            lines.push(format!(
+                "{case} {how}: {a:.1} / {b:.1} ms = {:.2}× (context switches per query {} / {})",
+                a / b,
+                sw(&jw),
+                sw(&tp),
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        ctx.rec.note(
+            AREA,
+            format!(
+                "client CPU, jsonwire raw / tokio-postgres raw (medians; issue #12 asks for ≤ \
+                 0.2×), the stream polled from block_on and in a spawned task: {}",
+                lines.join("; ")
+            ),
+        );
+    }
 }
 
 /// jsonwire and tokio-postgres, raw, on `view` over TLS.

@@ -14,6 +14,12 @@ use peak_alloc::PeakAlloc;
 
 /// The client's CPU time so far (user + system, every thread of this process).
 pub fn cpu_time() -> Duration {
+    usage().0
+}
+
+/// The client's CPU time so far and its context switches (voluntary and involuntary, every
+/// thread of this process), from one `getrusage`.
+fn usage() -> (Duration, u64) {
     use nix::sys::resource::{getrusage, UsageWho};
     match getrusage(UsageWho::RUSAGE_SELF) {
         Ok(u) => {
@@ -21,9 +27,13 @@ pub fn cpu_time() -> Duration {
                 Duration::from_secs(t.tv_sec().max(0) as u64)
                     + Duration::from_micros(t.tv_usec().max(0) as u64)
             };
-            tv(u.user_time()) + tv(u.system_time())
+            let switches = u.voluntary_context_switches() + u.involuntary_context_switches();
+            (
+                tv(u.user_time()) + tv(u.system_time()),
+                u64::try_from(switches).unwrap_or(0),
+            )
         }
-        Err(_) => Duration::ZERO,
+        Err(_) => (Duration::ZERO, 0),
     }
 }
 
@@ -41,17 +51,20 @@ pub struct Cost {
     pub cpu: Duration,
     /// The most heap held at once during it, above `heap_base`.
     pub peak_heap: u64,
+    /// The process's context switches during it (voluntary + involuntary, all threads).
+    pub context_switches: u64,
 }
 
 /// Runs `f`, measuring its wall time, CPU time and peak heap above `heap_base` (the heap in use
 /// before the client under test was created, so its connection buffers count).
 pub fn metered<T>(heap_base: u64, f: impl FnOnce() -> T) -> (T, Cost) {
     PeakAlloc.reset_peak_usage();
-    let cpu0 = cpu_time();
+    let (cpu0, switches0) = usage();
     let t0 = Instant::now();
     let value = f();
     let wall = t0.elapsed();
-    let cpu = cpu_time().saturating_sub(cpu0);
+    let (cpu1, switches1) = usage();
+    let cpu = cpu1.saturating_sub(cpu0);
     let peak_heap = (PeakAlloc.peak_usage() as u64).saturating_sub(heap_base);
     (
         value,
@@ -59,6 +72,7 @@ pub fn metered<T>(heap_base: u64, f: impl FnOnce() -> T) -> (T, Cost) {
             wall,
             cpu,
             peak_heap,
+            context_switches: switches1.saturating_sub(switches0),
         },
     )
 }
@@ -90,6 +104,8 @@ pub struct Sample {
     pub cpu: Duration,
     /// Peak heap above the base, in bytes.
     pub peak_heap: u64,
+    /// The process's context switches (when the sample was metered).
+    pub context_switches: Option<u64>,
     /// Per-query latencies, for groups that run many queries per iteration.
     pub latencies: Vec<Duration>,
     /// Queries that failed, for groups that run many queries per iteration.
@@ -103,6 +119,7 @@ impl Sample {
     pub fn with_cost(mut self, cost: Cost) -> Sample {
         self.cpu = cost.cpu;
         self.peak_heap = cost.peak_heap;
+        self.context_switches = Some(cost.context_switches);
         self
     }
 }

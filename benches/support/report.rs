@@ -53,6 +53,7 @@ struct Figures {
     error_rate: Option<f64>,
     errors: Option<u64>,
     bytes_after_drop: Option<u64>,
+    context_switches: Option<u64>,
 }
 
 fn figures(key: Key, samples: &[Sample]) -> Figures {
@@ -97,13 +98,22 @@ fn figures(key: Key, samples: &[Sample]) -> Figures {
             .then(|| errors as f64 / (latencies.len() as u64 + errors).max(1) as f64),
         errors: (!latencies.is_empty() || errors > 0).then_some(errors),
         bytes_after_drop: med_u64(&|s| s.bytes_after_drop),
+        context_switches: med_u64(&|s| s.context_switches),
         key,
     }
 }
 
+/// The suffix of a row whose stream was polled in a task spawned on the runtime rather than in
+/// `block_on` (`jsonwire_raw_spawned`).
+pub const SPAWNED: &str = "_spawned";
+
 /// The tokio-postgres row a client is compared with: the same consumption mode (`_raw`,
-/// `_value`, `_typed` in the client's name; raw for the limit readers and COPY).
+/// `_value`, `_typed` in the client's name; raw for the limit readers and COPY), driven the
+/// same way (a `_spawned` row with a `_spawned` row).
 fn tokio_peer(client: &str) -> Option<String> {
+    if let Some(base) = client.strip_suffix(SPAWNED) {
+        return tokio_peer(base).map(|peer| format!("{peer}{SPAWNED}"));
+    }
     if client.starts_with("tokio_postgres") {
         return Some(client.to_owned());
     }
@@ -326,6 +336,7 @@ pub fn build(
                 "error_rate": f.error_rate,
                 "errors": f.errors,
                 "bytes_after_drop": f.bytes_after_drop,
+                "context_switches": f.context_switches,
                 "build": recorder.build_of(&f.key),
             }));
             group.rows.push(row);
@@ -483,5 +494,23 @@ pub fn bytes_h(b: u64) -> String {
         format!("{:.0} KiB", v / 1024.0)
     } else {
         format!("{b} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_compared_with_tokio_postgres_in_its_mode_driven_the_same_way() {
+        let peer = |c: &str| tokio_peer(c).unwrap();
+        assert_eq!(peer("jsonwire_raw"), "tokio_postgres_raw");
+        assert_eq!(peer("jsonwire_typed"), "tokio_postgres_typed");
+        assert_eq!(peer("raw_socket_eager"), "tokio_postgres_raw");
+        assert_eq!(peer("jsonwire_raw_spawned"), "tokio_postgres_raw_spawned");
+        assert_eq!(
+            peer("tokio_postgres_raw_spawned"),
+            "tokio_postgres_raw_spawned"
+        );
     }
 }
