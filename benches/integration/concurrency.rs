@@ -154,6 +154,19 @@ fn batch<C: Send + 'static>(
             (t0.elapsed(), streams)
         })
     });
+    batch_sample(key, elapsed, streams, total, want).with_cost(cost)
+}
+
+/// A batch's sample from what its streams did: their latencies and errors, the rows and bytes
+/// of the queries that succeeded. A wrong result voids the run; every one of the `total`
+/// queries must be accounted for.
+pub(crate) fn batch_sample(
+    key: &Key,
+    elapsed: Duration,
+    streams: Vec<Stream>,
+    total: u64,
+    want: Expected,
+) -> Sample {
     let mut sample = Sample {
         timed: elapsed,
         elapsed,
@@ -170,5 +183,5 @@ fn batch<C: Send + 'static>(
     assert_eq!(ok + sample.errors, total, "{}: queries lost", key.id());
     sample.rows = ok * want.rows;
     sample.bytes = ok * want.bytes;
-    sample.with_cost(cost)
+    sample
 }

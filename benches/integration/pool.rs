@@ -19,18 +19,19 @@
 //!   HTTP client such as reqwest (hyper) grows its read buffer towards 400 KiB per connection
 //!   on loopback, which would be most of the figure.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 use jsonwire_benches::clients::{self, BenchError, Mode};
-use jsonwire_benches::dataset::{Expected, Workload};
+use jsonwire_benches::dataset::Workload;
 use jsonwire_benches::measure::{metered, ms, percentile, Key, Sample};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::task::JoinHandle;
 
-use crate::concurrency::Stream;
+use crate::concurrency::{batch_sample, Stream};
 use crate::harness::{bench, Ctx, Pace};
 
 #[path = "../../examples/http_ndjson/app.rs"]
@@ -97,127 +98,158 @@ fn deadpool_postgres(ctx: &Ctx, size: usize, wait: Duration) -> deadpool_postgre
         .unwrap_or_else(|e| panic!("deadpool-postgres cannot build its pool: {e}"))
 }
 
-/// One stream of `w` through jsonwire's pool, raw rows.
-async fn jsonwire_stream(
-    pool: &jsonwire::Pool,
-    w: &Workload,
-) -> Result<clients::Received, BenchError> {
-    let started = Instant::now();
-    let mut rows = pool.query(w.view).stream_raw().await?;
-    let mut ttfr = None;
-    while let Some(row) = rows.try_next().await? {
-        ttfr.get_or_insert_with(|| started.elapsed());
-        std::hint::black_box(&row);
-    }
-    let stats = rows.stats();
-    Ok(clients::Received {
-        rows: stats.rows,
-        bytes: Some(stats.bytes),
-        ttfr,
-        elapsed: started.elapsed(),
-        ..clients::Received::default()
-    })
+/// What the pool cases ask of a pool: jsonwire's own and deadpool-postgres's, each called as
+/// its users call it. One implementation per client keeps the cases themselves written once.
+trait BenchPool: Clone + Send + Sync + 'static {
+    /// A checked-out connection, given back to the pool when dropped.
+    type Held: Send;
+    /// The client part of the row's key.
+    const CLIENT: &'static str;
+    /// Checks out a connection and holds it.
+    fn hold(&self) -> impl Future<Output = Result<Self::Held, String>> + Send;
+    /// One waiter on an exhausted pool: asks for what a user asks for (jsonwire: a stream of
+    /// `w`; deadpool-postgres: a connection) and says how that ended; the first error other
+    /// than the pool's timeout goes into `other`.
+    fn ask(
+        &self,
+        w: Workload,
+        other: Arc<Mutex<Option<String>>>,
+    ) -> impl Future<Output = Waited> + Send;
+    /// One stream of `w` through the pool, raw rows.
+    fn stream(
+        &self,
+        w: Workload,
+    ) -> impl Future<Output = Result<clients::Received, BenchError>> + Send;
 }
 
-/// One stream of `w` through deadpool-postgres: a checkout, then `query_raw` as the
-/// concurrency group runs it.
-async fn tokio_postgres_stream(
-    pool: &deadpool_postgres::Pool,
-    w: &Workload,
-) -> Result<clients::Received, BenchError> {
-    let client = pool.get().await?;
-    clients::tokio_postgres(&client, w, Mode::Raw, false, None).await
+impl BenchPool for jsonwire::Pool {
+    type Held = jsonwire::PooledClient;
+    const CLIENT: &'static str = "jsonwire_raw";
+
+    async fn hold(&self) -> Result<Self::Held, String> {
+        self.get().await.map_err(|e| e.to_string())
+    }
+
+    async fn ask(&self, w: Workload, other: Arc<Mutex<Option<String>>>) -> Waited {
+        let t = Instant::now();
+        let got = tokio::time::timeout(HANG_LIMIT, self.query(w.view).stream_raw()).await;
+        outcome(
+            t,
+            got,
+            |e: &jsonwire::Error| e.kind() == jsonwire::ErrorKind::PoolTimeout,
+            &other,
+        )
+    }
+
+    async fn stream(&self, w: Workload) -> Result<clients::Received, BenchError> {
+        let started = Instant::now();
+        let mut rows = self.query(w.view).stream_raw().await?;
+        let mut ttfr = None;
+        while let Some(row) = rows.try_next().await? {
+            ttfr.get_or_insert_with(|| started.elapsed());
+            std::hint::black_box(&row);
+        }
+        let stats = rows.stats();
+        Ok(clients::Received {
+            rows: stats.rows,
+            bytes: Some(stats.bytes),
+            ttfr,
+            elapsed: started.elapsed(),
+            ..clients::Received::default()
+        })
+    }
+}
+
+impl BenchPool for deadpool_postgres::Pool {
+    type Held = deadpool_postgres::Object;
+    const CLIENT: &'static str = "tokio_postgres_raw";
+
+    async fn hold(&self) -> Result<Self::Held, String> {
+        self.get().await.map_err(|e| e.to_string())
+    }
+
+    async fn ask(&self, _: Workload, other: Arc<Mutex<Option<String>>>) -> Waited {
+        let t = Instant::now();
+        let got = tokio::time::timeout(HANG_LIMIT, self.get()).await;
+        outcome(
+            t,
+            got,
+            |e: &deadpool_postgres::PoolError| {
+                matches!(e, deadpool_postgres::PoolError::Timeout(_))
+            },
+            &other,
+        )
+    }
+
+    /// A checkout, then `query_raw` as the concurrency group runs it.
+    async fn stream(&self, w: Workload) -> Result<clients::Received, BenchError> {
+        let client = self.get().await?;
+        clients::tokio_postgres(&client, &w, Mode::Raw, false, None).await
+    }
 }
 
 /// `tasks` tasks × `streams` streams of `v_test_1k` through a pool of [`POOL_SIZE`], for each
 /// client.
 fn batches(c: &mut Criterion, ctx: &Ctx, tasks: usize, streams: usize) {
-    let w = Workload::view("v_test_1k");
-    let want = ctx.expected(&w);
     let case = format!("{tasks}x{streams}");
     let mut g = ctx.group(c, &format!("{AREA}/{case}"), Pace::Slow);
-    let total = (tasks * streams) as u64;
-    let throughput = Throughput::Elements(total * want.rows);
-
-    let key = Key::new(AREA, &case, "jsonwire_raw");
-    let base = ctx.heap_base();
     let pool = jsonwire_pool(ctx, POOL_SIZE, Duration::from_secs(30));
-    bench(&mut g, ctx, key.clone(), &case, throughput.clone(), || {
-        batch(ctx, &key, base, total, want, tasks, |_| {
-            let pool = pool.clone();
-            ctx.rt.spawn(async move {
-                let mut s = Stream::new();
-                for _ in 0..streams {
-                    let t = Instant::now();
-                    s.record(t, jsonwire_stream(&pool, &w).await, want);
-                }
-                s
-            })
-        })
-    });
-    drop(pool);
-
-    let key = Key::new(AREA, &case, "tokio_postgres_raw");
-    let base = ctx.heap_base();
+    batches_of(&mut g, ctx, &case, pool, tasks, streams);
     let pool = deadpool_postgres(ctx, POOL_SIZE, Duration::from_secs(30));
-    bench(&mut g, ctx, key.clone(), &case, throughput, || {
-        batch(ctx, &key, base, total, want, tasks, |_| {
-            let pool = pool.clone();
-            ctx.rt.spawn(async move {
-                let mut s = Stream::new();
-                for _ in 0..streams {
-                    let t = Instant::now();
-                    s.record(t, tokio_postgres_stream(&pool, &w).await, want);
-                }
-                s
-            })
-        })
-    });
-    drop(pool);
+    batches_of(&mut g, ctx, &case, pool, tasks, streams);
     g.finish();
 }
 
-/// Runs `tasks` tasks started by `spawn` at once and collects what their streams did.
-fn batch(
+/// The batch case for one client's pool, which is dropped at the end.
+fn batches_of<P: BenchPool>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
     ctx: &Ctx,
-    key: &Key,
-    base: u64,
-    total: u64,
-    want: Expected,
+    case: &str,
+    pool: P,
     tasks: usize,
-    spawn: impl Fn(usize) -> JoinHandle<Stream>,
-) -> Sample {
-    let ((elapsed, streams), cost) = metered(base, || {
-        ctx.rt.block_on(async {
-            let t0 = Instant::now();
-            let handles: Vec<_> = (0..tasks).map(&spawn).collect();
-            let mut streams = Vec::with_capacity(tasks);
-            for h in handles {
-                streams.push(
-                    h.await
-                        .unwrap_or_else(|e| panic!("{}: a task panicked: {e}", key.id())),
-                );
-            }
-            (t0.elapsed(), streams)
-        })
-    });
-    let mut sample = Sample {
-        timed: elapsed,
-        elapsed,
-        ..Sample::default()
-    };
-    for s in streams {
-        if let Some(wrong) = s.wrong {
-            panic!("{}: {wrong}; the run is void", key.id());
-        }
-        sample.errors += s.errors;
-        sample.latencies.extend(s.latencies);
-    }
-    let ok = sample.latencies.len() as u64;
-    assert_eq!(ok + sample.errors, total, "{}: streams lost", key.id());
-    sample.rows = ok * want.rows;
-    sample.bytes = ok * want.bytes;
-    sample.with_cost(cost)
+    streams: usize,
+) {
+    let w = Workload::view("v_test_1k");
+    let want = ctx.expected(&w);
+    let total = (tasks * streams) as u64;
+    let key = Key::new(AREA, case, P::CLIENT);
+    let base = ctx.heap_base();
+    bench(
+        g,
+        ctx,
+        key.clone(),
+        case,
+        Throughput::Elements(total * want.rows),
+        || {
+            let ((elapsed, done), cost) = metered(base, || {
+                ctx.rt.block_on(async {
+                    let t0 = Instant::now();
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let pool = pool.clone();
+                            ctx.rt.spawn(async move {
+                                let mut s = Stream::new();
+                                for _ in 0..streams {
+                                    let t = Instant::now();
+                                    s.record(t, pool.stream(w).await, want);
+                                }
+                                s
+                            })
+                        })
+                        .collect();
+                    let mut done = Vec::with_capacity(tasks);
+                    for h in handles {
+                        done.push(
+                            h.await
+                                .unwrap_or_else(|e| panic!("{}: a task panicked: {e}", key.id())),
+                        );
+                    }
+                    (t0.elapsed(), done)
+                })
+            });
+            batch_sample(&key, elapsed, done, total, want).with_cost(cost)
+        },
+    );
 }
 
 /// How a waiter on an exhausted pool ended.
@@ -295,7 +327,7 @@ fn outcome<T, E>(
     t: Instant,
     got: Result<Result<T, E>, tokio::time::error::Elapsed>,
     is_timeout: impl Fn(&E) -> bool,
-    other: &std::sync::Mutex<Option<String>>,
+    other: &Mutex<Option<String>>,
 ) -> Waited
 where
     E: std::fmt::Display,
@@ -331,23 +363,36 @@ fn exhaustion_sample(elapsed: Duration, waited: &[Waited]) -> Sample {
 }
 
 fn exhaustion(c: &mut Criterion, ctx: &Ctx) {
+    let mut g = ctx.group(c, &format!("{AREA}/exhaustion"), Pace::Slow);
+    exhaust(
+        &mut g,
+        ctx,
+        jsonwire_pool(ctx, EXHAUSTED_SIZE, WAIT_TIMEOUT),
+    );
+    exhaust(
+        &mut g,
+        ctx,
+        deadpool_postgres(ctx, EXHAUSTED_SIZE, WAIT_TIMEOUT),
+    );
+    g.finish();
+}
+
+/// The exhaustion case for one client's pool of [`EXHAUSTED_SIZE`], which is dropped at the end.
+fn exhaust<P: BenchPool>(g: &mut BenchmarkGroup<'_, WallTime>, ctx: &Ctx, pool: P) {
     let case = "exhaustion";
     let w = Workload::view("v_test_1k");
     let want = ctx.expected(&w);
-    let mut g = ctx.group(c, &format!("{AREA}/{case}"), Pace::Slow);
+    let key = Key::new(AREA, case, P::CLIENT);
+    let base = ctx.heap_base();
+    let other = Arc::new(Mutex::new(None));
+    let mut tally = Tally::default();
     let throughput = Throughput::Elements(WAITERS as u64);
-
-    let key = Key::new(AREA, case, "jsonwire_raw");
-    let base = ctx.heap_base();
-    let pool = jsonwire_pool(ctx, EXHAUSTED_SIZE, WAIT_TIMEOUT);
-    let other = Arc::new(std::sync::Mutex::new(None));
-    let mut tally = Tally::default();
-    bench(&mut g, ctx, key.clone(), case, throughput.clone(), || {
+    bench(g, ctx, key.clone(), case, throughput, || {
         let ((elapsed, waited, served_after), cost) = metered(base, || {
             ctx.rt.block_on(async {
                 let mut held = Vec::with_capacity(EXHAUSTED_SIZE);
                 for _ in 0..EXHAUSTED_SIZE {
-                    held.push(pool.get().await.unwrap_or_else(|e| {
+                    held.push(pool.hold().await.unwrap_or_else(|e| {
                         panic!("{}: checking out a connection: {e}", key.id())
                     }));
                 }
@@ -355,18 +400,7 @@ fn exhaustion(c: &mut Criterion, ctx: &Ctx) {
                 let waiters: Vec<_> = (0..WAITERS)
                     .map(|_| {
                         let (pool, other) = (pool.clone(), Arc::clone(&other));
-                        ctx.rt.spawn(async move {
-                            let t = Instant::now();
-                            let got =
-                                tokio::time::timeout(HANG_LIMIT, pool.query(w.view).stream_raw())
-                                    .await;
-                            outcome(
-                                t,
-                                got,
-                                |e: &jsonwire::Error| e.kind() == jsonwire::ErrorKind::PoolTimeout,
-                                &other,
-                            )
-                        })
+                        ctx.rt.spawn(async move { pool.ask(w, other).await })
                     })
                     .collect();
                 let mut waited = Vec::with_capacity(WAITERS);
@@ -375,7 +409,7 @@ fn exhaustion(c: &mut Criterion, ctx: &Ctx) {
                 }
                 let elapsed = t0.elapsed();
                 drop(held);
-                let after = jsonwire_stream(&pool, &w).await;
+                let after = pool.stream(w).await;
                 let served_after = after.is_ok_and(|r| r.rows == want.rows);
                 (elapsed, waited, served_after)
             })
@@ -385,58 +419,6 @@ fn exhaustion(c: &mut Criterion, ctx: &Ctx) {
     });
     tally.first_other = other.lock().unwrap_or_else(|e| e.into_inner()).take();
     ctx.rec.note(AREA, tally.note(&key.client));
-    drop(pool);
-
-    let key = Key::new(AREA, case, "tokio_postgres_raw");
-    let base = ctx.heap_base();
-    let pool = deadpool_postgres(ctx, EXHAUSTED_SIZE, WAIT_TIMEOUT);
-    let other = Arc::new(std::sync::Mutex::new(None));
-    let mut tally = Tally::default();
-    bench(&mut g, ctx, key.clone(), case, throughput, || {
-        let ((elapsed, waited, served_after), cost) = metered(base, || {
-            ctx.rt.block_on(async {
-                let mut held = Vec::with_capacity(EXHAUSTED_SIZE);
-                for _ in 0..EXHAUSTED_SIZE {
-                    held.push(pool.get().await.unwrap_or_else(|e| {
-                        panic!("{}: checking out a connection: {e}", key.id())
-                    }));
-                }
-                let t0 = Instant::now();
-                let waiters: Vec<_> = (0..WAITERS)
-                    .map(|_| {
-                        let (pool, other) = (pool.clone(), Arc::clone(&other));
-                        ctx.rt.spawn(async move {
-                            let t = Instant::now();
-                            let got = tokio::time::timeout(HANG_LIMIT, pool.get()).await;
-                            outcome(
-                                t,
-                                got,
-                                |e: &deadpool_postgres::PoolError| {
-                                    matches!(e, deadpool_postgres::PoolError::Timeout(_))
-                                },
-                                &other,
-                            )
-                        })
-                    })
-                    .collect();
-                let mut waited = Vec::with_capacity(WAITERS);
-                for h in waiters {
-                    waited.push(h.await.unwrap_or_else(|e| panic!("{}: {e}", key.id())));
-                }
-                let elapsed = t0.elapsed();
-                drop(held);
-                let after = tokio_postgres_stream(&pool, &w).await;
-                let served_after = after.is_ok_and(|r| r.rows == want.rows);
-                (elapsed, waited, served_after)
-            })
-        });
-        tally.add(&waited, served_after);
-        exhaustion_sample(elapsed, &waited).with_cost(cost)
-    });
-    tally.first_other = other.lock().unwrap_or_else(|e| e.into_inner()).take();
-    ctx.rec.note(AREA, tally.note(&key.client));
-    drop(pool);
-    g.finish();
 }
 
 /// The HTTP example under [`DOWNLOADS`] downloads at once, over a pool of [`POOL_SIZE`].
