@@ -534,3 +534,154 @@ async fn tls_version_bounds_and_a_server_that_asks_for_no_certificate() {
     let err = connect_err(&lab_kv("ssl_min_protocol_version=TLSv1.3")).await;
     assert!(err.contains("no TLS version in common"), "{err}");
 }
+
+/// A server certificate outside its validity period: signed again with `openssl ca` and dates
+/// in the past (then in the future), served by a private cluster; the error names the check.
+#[tokio::test]
+async fn expired_and_not_yet_valid_server_certificates_say_so() {
+    let lab = Lab::start("expired");
+    let ec = ["ec_paramgen_curve:P-256"];
+    let ca = lab.ca("exp-ca", "ec", &ec, "-sha256");
+    let (cert, key) = lab.server_cert("dated", "exp-ca", "ec", &ec, "-sha256");
+    std::fs::write(
+        lab.dir.path("ca.cnf"),
+        "[ca]\ndefault_ca = lab\n[lab]\ndatabase = index.txt\nnew_certs_dir = .\n\
+         serial = serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    std::fs::write(lab.dir.path("serial"), "1000\n").unwrap();
+    let conninfo = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full \
+         sslrootcert={}",
+        lab.server.port(),
+        ca.display()
+    );
+    for (start, end, needle) in [
+        (
+            "20200101000000Z",
+            "20200102000000Z",
+            "the certificate has expired",
+        ),
+        (
+            "20990101000000Z",
+            "20990102000000Z",
+            "the certificate is not valid yet",
+        ),
+    ] {
+        std::fs::write(lab.dir.path("index.txt"), "").unwrap();
+        lab.openssl(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "exp-ca.crt",
+            "-keyfile",
+            "exp-ca.key",
+            "-in",
+            "dated.csr",
+            "-startdate",
+            start,
+            "-enddate",
+            end,
+            "-extfile",
+            "dated.ext",
+            "-out",
+            "dated.crt",
+        ]);
+        lab.serve(&cert, &key);
+        // Until the reload reaches the postmaster the kit's certificate (another CA) is served.
+        let started = Instant::now();
+        let err = loop {
+            let err = connect_err(&conninfo).await;
+            if err.contains(needle) || started.elapsed() > Duration::from_secs(10) {
+                break err;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(err.contains(needle), "{start}..{end}: {err}");
+    }
+}
+
+/// A client certificate from a CA the server does not trust: the server's TLS alert is named
+/// as a rejection of the client certificate, over TLS 1.2 (the alert ends the handshake) and
+/// TLS 1.3 (it arrives after the client's side of the handshake, on the first read).
+#[tokio::test]
+async fn a_client_certificate_the_server_rejects_is_named() {
+    let s = server();
+    let dir = Scratch::new("rejected-cert");
+    dir.openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "stranger-ca.key",
+        "-subj",
+        "/CN=a CA the server does not know",
+        "-days",
+        "1",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        "stranger-ca.crt",
+    ]);
+    dir.openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-subj",
+        &format!("/CN={CERT_USER}"),
+        "-out",
+        "client.csr",
+    ]);
+    std::fs::write(
+        dir.path("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    dir.openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "stranger-ca.crt",
+        "-CAkey",
+        "stranger-ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.crt",
+    ]);
+    let key = dir.private("client.key");
+    for version in ["TLSv1.2", "TLSv1.3"] {
+        let err = connect_err(&format!(
+            "host=127.0.0.1 port={} user={CERT_USER} dbname=postgres sslmode=require \
+             sslcert={} sslkey={} ssl_min_protocol_version={version} \
+             ssl_max_protocol_version={version}",
+            s.port(),
+            dir.path("client.crt").display(),
+            key.display()
+        ))
+        .await;
+        assert!(
+            err.contains("the server rejected the client certificate"),
+            "{version}: {err}"
+        );
+    }
+}
