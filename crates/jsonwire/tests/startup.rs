@@ -291,3 +291,67 @@ async fn repeated_scram_logins_succeed_with_the_cached_key() {
         Client::connect(&url).await.unwrap();
     }
 }
+
+/// A plaintext relay in front of the real server that passes every connection through and
+/// records the length of each CancelRequest (its first message on a connection after the
+/// session's): 16 bytes with protocol 3.0's 4-byte key, 12 + the key's length under 3.2.
+async fn cancel_recording_relay() -> (u16, tokio::sync::mpsc::UnboundedReceiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = format!("{}:{}", server().host(), server().port());
+    let (lengths, recorded) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (mut session, _) = listener.accept().await.unwrap();
+        let mut pg = TcpStream::connect(&upstream).await.unwrap();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy_bidirectional(&mut session, &mut pg).await;
+        });
+        loop {
+            let (mut cancel, _) = listener.accept().await.unwrap();
+            let upstream = upstream.clone();
+            let lengths = lengths.clone();
+            tokio::spawn(async move {
+                let mut len = [0u8; 4];
+                cancel.read_exact(&mut len).await.unwrap();
+                let _ = lengths.send(u32::from_be_bytes(len) as usize);
+                let mut pg = TcpStream::connect(&upstream).await.unwrap();
+                pg.write_all(&len).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut cancel, &mut pg).await;
+            });
+        }
+    });
+    (port, recorded)
+}
+
+/// Protocol 3.2 against the real server: on Postgres 18 the session gets a long cancel key
+/// (32 bytes), the CancelRequest carries all of it, and the cancel stops the query; older
+/// servers negotiate 3.0 and its 4-byte key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_3_2_sends_the_long_cancel_key_and_the_cancel_works() {
+    let s = server();
+    for version in ["3.0", "latest"] {
+        let (port, mut recorded) = cancel_recording_relay().await;
+        let mut c = Client::connect(&format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable \
+             max_protocol_version={version}"
+        ))
+        .await
+        .unwrap();
+        let pid = c.backend_pid().unwrap();
+        let mut rows = c.sql(common::ENDLESS).stream_raw().await.unwrap();
+        rows.try_next().await.unwrap().unwrap();
+        rows.cancel().await.unwrap();
+        common::idle_within(pid, Duration::from_secs(5)).await;
+        common::reused(&mut c, pid).await;
+        let expected = if version == "latest" && s.server_version_num() >= 180000 {
+            12 + 32
+        } else {
+            16
+        };
+        let first = recorded.recv().await.expect("a CancelRequest");
+        assert_eq!(first, expected, "{version}");
+        while let Ok(more) = recorded.try_recv() {
+            assert_eq!(more, expected, "{version}: a later CancelRequest");
+        }
+    }
+}
