@@ -186,8 +186,9 @@ impl Config {
         self
     }
 
-    /// Sets the client certificate's private key file (PEM: PKCS#8, PKCS#1 or SEC1,
-    /// unencrypted). Default `~/.postgresql/postgresql.key`.
+    /// Sets the client certificate's private key file (PEM: PKCS#8, PKCS#1 or SEC1, or an
+    /// encrypted PKCS#8 key with [`Config::ssl_password`]). Default
+    /// `~/.postgresql/postgresql.key`.
     pub fn ssl_key(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.ssl_key = Some(path.as_ref().to_string_lossy().into_owned());
         self

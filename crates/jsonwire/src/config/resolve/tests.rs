@@ -438,3 +438,55 @@ fn auth_and_protocol_keys_come_from_the_environment_and_default_like_libpq() {
         "{err}"
     );
 }
+
+#[test]
+fn tls_keys_come_from_the_environment_when_unset() {
+    use crate::config::{RootCerts, SslNegotiation};
+    let dir = TempDir::new("tls-env");
+    let root = dir.file("root.crt", "not read while resolving");
+    let vars = [
+        ("USER", "u"),
+        ("HOME", "/nonexistent"),
+        ("PGSSLMODE", "require"),
+        ("PGSSLROOTCERT", root.as_str()),
+        ("PGSSLCERT", "/env/client.crt"),
+        ("PGSSLKEY", "/env/client.key"),
+        ("PGSSLSNI", "0"),
+        ("PGSSLNEGOTIATION", "direct"),
+    ];
+    let r = resolve("", &vars).unwrap();
+    assert_eq!(r.ssl_mode, SslMode::Require);
+    // libpq: require with a root certificate file verifies the chain.
+    assert_eq!(r.tls.mode, SslMode::VerifyCa);
+    assert_eq!(r.tls.roots, RootCerts::File(PathBuf::from(&root)));
+    assert_eq!(r.tls.cert, Some(PathBuf::from("/env/client.crt")));
+    assert_eq!(r.tls.key, Some(PathBuf::from("/env/client.key")));
+    assert!(!r.tls.sni);
+    assert_eq!(r.tls.negotiation, SslNegotiation::Direct);
+
+    // Explicit values win, each on its own.
+    let r = resolve(
+        "sslmode=verify-full sslrootcert=system sslcert=/cfg/c.crt sslkey=/cfg/c.key sslsni=1 \
+         sslnegotiation=postgres",
+        &vars,
+    )
+    .unwrap();
+    assert_eq!(r.tls.mode, SslMode::VerifyFull);
+    assert_eq!(r.tls.roots, RootCerts::System);
+    assert_eq!(r.tls.cert, Some(PathBuf::from("/cfg/c.crt")));
+    assert_eq!(r.tls.key, Some(PathBuf::from("/cfg/c.key")));
+    assert!(r.tls.sni);
+    assert_eq!(r.tls.negotiation, SslNegotiation::Postgres);
+
+    // Unset, SNI is on and negotiation is the SSLRequest; a bad value names its variable.
+    let r = resolve("", &[("USER", "u"), ("HOME", "/nonexistent")]).unwrap();
+    assert!(r.tls.sni);
+    assert_eq!(r.tls.negotiation, SslNegotiation::Postgres);
+    for (var, value) in [("PGSSLNEGOTIATION", "tls"), ("PGSSLSNI", "yes")] {
+        let err = resolve("", &[("USER", "u"), (var, value)]).unwrap_err();
+        assert!(err.to_string().contains(var), "{var}={value}: {err}");
+    }
+    // PGSSLNEGOTIATION=direct with the default sslmode (prefer) is refused, as libpq refuses it.
+    let err = resolve("", &[("USER", "u"), ("PGSSLNEGOTIATION", "direct")]).unwrap_err();
+    assert!(err.to_string().contains("sslnegotiation=direct"), "{err}");
+}
