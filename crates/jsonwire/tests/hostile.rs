@@ -101,22 +101,37 @@ async fn a_fatal_before_the_close_is_the_error_mid_stream() {
 
 /// A startup transcript cut after every byte: each prefix, then a close. Every one must be a
 /// connect error naming the host (or, for a cut inside a message that announces more, the
-/// same), within the connect timeout.
+/// same), within the connect timeout. The transcripts: a trust login, an MD5 login (the client
+/// answers the salt, then finds the server gone) and the start of a SCRAM exchange (the client
+/// sends its first message).
 #[tokio::test]
 async fn a_server_closing_at_every_byte_of_the_startup_is_a_connect_error_naming_it() {
-    let mut transcript = msg(b'R', &0i32.to_be_bytes());
-    transcript.extend(msg(b'S', b"server_version\x0017.0\0"));
-    transcript.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
-    transcript.extend(msg(b'Z', b"I"));
-    for cut in 0..transcript.len() {
-        let port = fake_server(transcript[..cut].to_vec(), vec![], false).await;
-        let started = std::time::Instant::now();
-        let err = Client::connect(&conninfo(port)).await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(5), "cut {cut}");
-        assert_eq!(err.kind(), ErrorKind::Connect, "cut {cut}: {err}");
-        assert!(
-            err.to_string().contains(&format!("127.0.0.1:{port}")),
-            "cut {cut}: {err}"
-        );
+    let mut rest = msg(b'S', b"server_version\x0017.0\0");
+    rest.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
+    rest.extend(msg(b'Z', b"I"));
+    let ok = msg(b'R', &0i32.to_be_bytes());
+    let mut trust = ok.clone();
+    trust.extend(&rest);
+    let mut md5 = msg(b'R', &[0, 0, 0, 5, 1, 2, 3, 4]);
+    md5.extend(&ok);
+    md5.extend(&rest);
+    let sasl = msg(b'R', b"\0\0\0\x0aSCRAM-SHA-256\0\0");
+    for (name, transcript) in [("trust", trust), ("md5", md5), ("scram", sasl)] {
+        for cut in 0..transcript.len() {
+            let port = fake_server(transcript[..cut].to_vec(), vec![], false).await;
+            let started = std::time::Instant::now();
+            let err = Client::connect(&format!("{} password=pw", conninfo(port)))
+                .await
+                .unwrap_err();
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{name} cut {cut}"
+            );
+            assert_eq!(err.kind(), ErrorKind::Connect, "{name} cut {cut}: {err}");
+            assert!(
+                err.to_string().contains(&format!("127.0.0.1:{port}")),
+                "{name} cut {cut}: {err}"
+            );
+        }
     }
 }
