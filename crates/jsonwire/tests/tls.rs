@@ -77,6 +77,25 @@ async fn sslmode_matrix_against_a_tls_server_follows_libpq() {
     }
 }
 
+/// As in libpq, TLS is never tried on a Unix socket, whatever `sslmode` says: `require` and
+/// `verify-full` connect in plaintext there.
+#[tokio::test]
+async fn a_unix_socket_never_uses_tls_whatever_the_sslmode() {
+    let s = server();
+    let dir = s.socket_dir().unwrap().display().to_string();
+    for mode in ["require", "verify-full"] {
+        let conninfo = format!(
+            "host={dir} port={} user=postgres dbname=postgres sslmode={mode} sslrootcert={}",
+            s.port(),
+            files().ca_cert.display()
+        );
+        let mut c = Client::connect(&conninfo)
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert!(!server_says_ssl(&mut c).await, "{mode}");
+    }
+}
+
 #[tokio::test]
 async fn sslmode_against_a_server_without_tls() {
     let s = PgServer::builder().tls(false).start().unwrap();
