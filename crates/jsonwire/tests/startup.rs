@@ -355,3 +355,84 @@ async fn protocol_3_2_sends_the_long_cancel_key_and_the_cancel_works() {
         }
     }
 }
+
+/// SCRAM's key derivation runs off the runtime's threads: on a single-threaded runtime a
+/// ticking task keeps its pace while the client derives the key for a high iteration count.
+/// The fake server is a plain thread, so it times the derivation (from its server-first
+/// message to the client's final message) whatever the runtime does.
+#[tokio::test(flavor = "current_thread")]
+async fn scram_key_derivation_does_not_block_the_runtime() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    // About 0.2-0.5 s of PBKDF2 either way (unoptimized dependencies in a debug build).
+    let iterations = if cfg!(debug_assertions) {
+        50_000
+    } else {
+        1_000_000
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = std::thread::spawn(move || -> Duration {
+        let (mut sock, _) = listener.accept().unwrap();
+        fn read_message(sock: &mut std::net::TcpStream, tagged: bool) -> Vec<u8> {
+            let mut head = vec![0u8; if tagged { 5 } else { 4 }];
+            sock.read_exact(&mut head).unwrap();
+            let len = u32::from_be_bytes(head[head.len() - 4..].try_into().unwrap()) as usize;
+            let mut body = vec![0u8; len - 4];
+            sock.read_exact(&mut body).unwrap();
+            body
+        }
+        let mut startup = read_message(&mut sock, false);
+        if startup == [0x04, 0xd2, 0x16, 0x2f] {
+            sock.write_all(b"N").unwrap();
+            startup = read_message(&mut sock, false);
+        }
+        assert_eq!(&startup[..4], &[0, 3, 0, 0]);
+        sock.write_all(&auth(10, b"SCRAM-SHA-256\0\0")).unwrap();
+        let initial = read_message(&mut sock, true);
+        let text = String::from_utf8_lossy(&initial).into_owned();
+        let nonce = text.split("r=").nth(1).expect("a client nonce").to_owned();
+        let first = format!("r={nonce}fake,s=c2FsdHNhbHRzYWx0c2FsdA==,i={iterations}");
+        sock.write_all(&auth(11, first.as_bytes())).unwrap();
+        let sent = Instant::now();
+        let last = read_message(&mut sock, true);
+        let took = sent.elapsed();
+        assert!(String::from_utf8_lossy(&last).starts_with("c=biws,r="));
+        took
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut longest = Duration::ZERO;
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                longest = longest.max(last.elapsed());
+                last = Instant::now();
+            }
+            longest
+        }
+    });
+    // The fake hangs up after the client's final message: a connect error, as expected.
+    let err = Client::connect(&format!(
+        "host=127.0.0.1 port={port} user=u password=pw-{} sslmode=disable",
+        std::process::id()
+    ))
+    .await
+    .unwrap_err();
+    stop.store(true, Ordering::Relaxed);
+    let longest = ticker.await.unwrap();
+    let derivation = fake.join().unwrap();
+    assert!(
+        derivation > Duration::from_millis(150),
+        "the derivation took only {derivation:?} ({err})"
+    );
+    assert!(
+        longest < derivation / 2,
+        "the runtime stalled for {longest:?} while the key took {derivation:?}"
+    );
+}
