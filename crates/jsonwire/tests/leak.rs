@@ -145,6 +145,7 @@ async fn mixed_queries_leak_no_backend_fd_task_or_memory() {
     // Waits for the last background recovery, so the baseline is an idle client.
     c.batch_execute("SELECT 1").await.unwrap();
     let (heap, fds, tasks) = (ALLOC.current_usage(), open_fds(), alive_tasks());
+    let backends_before = tokio::task::spawn_blocking(backends).await.unwrap();
 
     for i in warmup..total {
         one(&mut c, i, &mut tally).await;
@@ -153,9 +154,11 @@ async fn mixed_queries_leak_no_backend_fd_task_or_memory() {
     // Cancel requests that the drain no longer waited for end on their own, within ms.
     let settled = wait_until(Duration::from_secs(5), || alive_tasks() <= tasks);
     let heap_growth = ALLOC.current_usage() as i64 - heap as i64;
+    let backends_after = tokio::task::spawn_blocking(backends).await.unwrap();
     let report = format!(
         "{total} queries in {:?}: {tally:?}; heap {heap} -> {} bytes ({heap_growth:+}), \
-         (timerfds, other fds) {fds:?} -> {:?}, tokio tasks {tasks} -> {}",
+         (timerfds, other fds) {fds:?} -> {:?}, tokio tasks {tasks} -> {}, \
+         backends {backends_before} -> {backends_after}",
         started.elapsed(),
         ALLOC.current_usage(),
         open_fds(),
@@ -182,8 +185,7 @@ async fn mixed_queries_leak_no_backend_fd_task_or_memory() {
         total
     );
     let pid = c.backend_pid().unwrap();
-    let one_backend = tokio::task::spawn_blocking(backends).await.unwrap();
-    assert_eq!(one_backend, 1, "{report}");
+    assert_eq!((backends_before, backends_after), (1, 1), "{report}");
     c.close().await;
     let none =
         tokio::task::spawn_blocking(|| wait_until(Duration::from_secs(5), || backends() == 0))
