@@ -7,8 +7,8 @@
 //! - `decode_100k`: a 100,000-row response of ~450-byte order documents (as `v_test_100k`),
 //!   framed and split into rows by jsonwire's row path (`RowDecoder`, `reserve_read`, reads of
 //!   the default read size), each row handed out raw, parsed into `serde_json::Value`, or
-//!   deserialized into the order struct, as `stream_raw`, `stream::<Value>` and
-//!   `stream::<Order>` do;
+//!   deserialized into the order struct (with `parse_json`, the stream's own parse), as
+//!   `stream_raw`, `stream::<Value>` and `stream::<Order>` do;
 //! - `large`: the same for a 10 MiB response of 100 customer documents of 100 KiB;
 //! - `startup`: the client's side of a SCRAM-SHA-256 login, from the startup message through
 //!   the server's messages (a recorded transcript) to the proof and the server's signature;
@@ -22,6 +22,7 @@
 use std::hint::black_box;
 
 use bytes::Bytes;
+use jsonwire::proto::rows::parse_json;
 use serde::de::DeserializeOwned;
 
 #[path = "../../../benches/micro/fixtures.rs"]
@@ -80,15 +81,15 @@ pub fn decode<T: DeserializeOwned>(wire: &[u8], mode: Mode) -> Seen {
                 black_box(&row);
             }
             Mode::Value => {
-                let v: serde_json::Value = serde_json::from_slice(&row).expect("valid JSON");
+                let v: serde_json::Value = parse_json(&row).expect("valid JSON");
                 black_box(v);
                 if cfg!(feature = "slowed-fixture") && n.is_multiple_of(20) {
-                    let again: serde_json::Value = serde_json::from_slice(&row).expect("JSON");
+                    let again: serde_json::Value = parse_json(&row).expect("JSON");
                     black_box(again);
                 }
             }
             Mode::Typed => {
-                let v: T = serde_json::from_slice(&row).expect("a fixture document");
+                let v: T = parse_json(&row).expect("a fixture document");
                 black_box(v);
             }
         }

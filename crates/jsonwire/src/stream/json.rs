@@ -10,6 +10,7 @@ use futures_core::Stream;
 use super::engine::Stats;
 use super::raw::RawStream;
 use crate::error::{Error, Result};
+use crate::proto::rows::parse_json;
 
 /// A stream of rows deserialized into `T` with serde_json (`serde_json::Value` or any
 /// `DeserializeOwned` type), over the same row engine as [`RawStream`].
@@ -60,7 +61,7 @@ impl<H, T: serde::de::DeserializeOwned> JsonStream<H, T> {
         self.raw.poll_row(cx, true).map(|item| {
             item.map(|row| {
                 let row = row?;
-                serde_json::from_slice(&row).map_err(|e| Error::decode(self.raw.rows(), e))
+                parse_json(&row).map_err(|e| Error::decode(self.raw.rows(), e))
             })
         })
     }
